@@ -10,13 +10,16 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
 from directord import config as config_mod
-from directord import timeperiods
+from directord import daemon, store, timeperiods
+from directord import log as log_mod
+from directord.jobs import registry
+from directord.supervisor import RunReport, Supervisor, build_specs
 from directord.timeperiods import report
 
 P = ParamSpec("P")
@@ -69,6 +72,7 @@ class Context:
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """directord: runs Icinga import, sync, config and housekeeping jobs on intervals."""
     ctx.obj = Context(config_path, verbose)
+    log_mod.setup(verbose)
 
 
 # -- config ------------------------------------------------------------------------------------
@@ -85,6 +89,7 @@ def config_group() -> None:
 def config_check(obj: Context) -> None:
     """Validate the config; list every error at once (exit 2), then warnings."""
     settings = obj.settings()
+    build_specs(settings, registry.discover())
     today = datetime.now(UTC).date()
     for warning in config_mod.warnings(settings, today):
         click.echo(f"warning: {warning}", err=True)
@@ -177,3 +182,180 @@ def timeperiod_show(
     when = _instant(at, period.tz, "--at") if at else None
     doc = report.document(period, begin, finish, when)
     click.echo(json.dumps(doc, indent=2) if as_json else report.table(doc))
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def _ts(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _report_line(r: RunReport) -> str:
+    return f"{r.job}: {r.state} in {r.finished - r.started:.1f}s (run {r.run_id}): {r.summary}"
+
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """Run and list jobs."""
+
+
+@jobs_group.command("run")
+@click.argument("mode", required=False, type=click.Choice(["forever"]))
+@click.option("--forever", "forever_flag", is_flag=True, help="Keep running as a daemon.")
+@click.pass_obj
+@handles_config_errors
+def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
+    """Run every pending job once and exit (0: all succeeded, 1: any failed).
+
+    With --forever (or the word forever): the daemon, until SIGTERM/SIGINT (exit 0).
+    """
+    settings = obj.settings()
+    if forever_flag or mode == "forever":
+        path = config_mod.find_config(obj.config_path)
+        sys.exit(_guard(lambda: daemon.run(lambda s: daemon.serve_forever(s, path), settings)))
+    reports = _guard(lambda: daemon.run(lambda s: s.run_pending_once(), settings))
+    for r in reports:
+        click.echo(_report_line(r))
+    if not reports:
+        click.echo("no job is pending")
+    sys.exit(0 if all(r.ok for r in reports) else EXIT_FAILED)
+
+
+def _guard(fn: Callable[[], R]) -> R:
+    try:
+        return fn()
+    except store.StoreError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FAILED)
+
+
+@jobs_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handles_config_errors
+def jobs_list(obj: Context, as_json: bool) -> None:
+    """Every job: kind, enabled, interval, time period, in period now, last result, next due."""
+
+    async def views(sup: Supervisor) -> list[dict[str, Any]]:
+        return sup.job_views(sup.clock())
+
+    rows = _guard(lambda: daemon.run(views, obj.settings()))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = (
+        "name",
+        "kind",
+        "enabled",
+        "interval",
+        "timeperiod",
+        "in period",
+        "last attempt",
+        "last result",
+        "next due",
+    )
+    table = [header]
+    for r in rows:
+        table.append(
+            (
+                str(r["name"]),
+                str(r["kind"]),
+                "yes" if r["enabled"] else "no",
+                f"{r['interval']:g}s",
+                str(r["timeperiod"] or "-"),
+                "yes" if r["in_period"] else "no",
+                _ts(r["last_attempt"]),
+                str(r["last_result"] or "-"),
+                _ts(r["next_due"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@jobs_group.command("kinds")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def jobs_kinds(as_json: bool) -> None:
+    """The installed job kinds, with description and settings."""
+    kinds = registry.discover()
+    described = [kinds.kinds[name].describe() for name in kinds.names()]
+    if as_json:
+        broken = [{"kind": b.name, "target": b.target, "error": b.error} for b in kinds.broken]
+        click.echo(json.dumps({"kinds": described, "broken": broken}, indent=2))
+        return
+    for d in described:
+        click.echo(
+            f"{d['kind']}: {d['description']} (suggested interval {d['suggested_interval']:g}s)"
+        )
+        props = d["settings"].get("properties", {})
+        required = set(d["settings"].get("required", []))
+        for field_name, prop in props.items():
+            kind = (
+                prop.get("type")
+                or "/".join(str(x.get("type", "?")) for x in prop.get("anyOf", []))
+                or "object"
+            )
+            default = f" = {prop['default']!r}" if "default" in prop else ""
+            flag = " (required)" if field_name in required else default
+            click.echo(f"    {field_name}: {kind}{flag}")
+    for b in kinds.broken:
+        click.echo(f"{b.name}: BROKEN ({b.target}): {b.error}", err=True)
+
+
+# -- job ---------------------------------------------------------------------------------------
+
+
+@main.group("job")
+def job_group() -> None:
+    """Run one job now, or show its history."""
+
+
+@job_group.command("run")
+@click.argument("name")
+@click.pass_obj
+@handles_config_errors
+def job_run(obj: Context, name: str) -> None:
+    """Run NAME now in this process, outside its schedule (exit 0 succeeded, 1 failed)."""
+    settings = obj.settings()
+    settings.job(name)
+
+    async def one(sup: Supervisor) -> RunReport | None:
+        return await sup.run_now(name)
+
+    result = _guard(lambda: daemon.run(one, settings))
+    if result is None:
+        fail(f"job {name!r} could not be claimed", EXIT_FAILED)
+    click.echo(_report_line(result))
+    sys.exit(0 if result.ok else EXIT_FAILED)
+
+
+@job_group.command("history")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handles_config_errors
+def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
+    """The last runs of NAME, newest first."""
+    settings = obj.settings()
+
+    async def history(sup: Supervisor) -> list[store.Run]:
+        return await sup.store.history(name, limit)
+
+    runs = _guard(lambda: daemon.run(history, settings))
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs of {name!r} yet")
+    for r in runs:
+        took = "-" if r.finished is None else f"{r.finished - r.started:.1f}s"
+        click.echo(
+            f"{r.id:>7}  {_ts(r.started)}  {r.state!s:<11} {took:>8}  {r.trigger:<8} "
+            f"{r.summary or ''}"
+        )

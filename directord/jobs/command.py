@@ -1,0 +1,144 @@
+"""The ``command`` kind: an external program with arguments, environment and working directory.
+
+The child runs in its own process group. On timeout or shutdown the whole group gets SIGTERM,
+then SIGKILL after ``kill_grace``, so nothing it spawned lingers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from directord.config import Duration
+from directord.jobs.base import Job, JobContext, JobFailed, JobResult
+
+TAIL_BYTES = 4096
+
+
+class CommandSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    inherit_env: bool = True
+    cwd: str | None = None
+    ok_exit_codes: list[int] = Field(default_factory=lambda: [0])
+    kill_grace: Duration = 5.0
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            import shlex
+
+            return shlex.split(value)
+        return value
+
+
+class _Tail:
+    """The last TAIL_BYTES of a stream."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > TAIL_BYTES:
+            del self.data[: len(self.data) - TAIL_BYTES]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        tail.add(chunk)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class Command(Job):
+    kind = "command"
+    description = "Run an external program; fails on a non-zero exit code, keeps its output's tail"
+    Settings = CommandSettings
+    suggested_interval = 3600.0
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"env"})
+
+    async def run(self, ctx: JobContext) -> JobResult:
+        settings: CommandSettings = ctx.settings
+        env = dict(os.environ) if settings.inherit_env else {}
+        env.update(settings.env)
+        cwd = ctx.config.resolve_path(settings.cwd) if settings.cwd else None
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *settings.command,
+                env=env,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise JobFailed(f"cannot start {settings.command[0]!r}: {exc.strerror}") from exc
+        ctx.details["pid"] = proc.pid
+        ctx.log.bind(action="command_started", pid=proc.pid).info(
+            "started {} (pid {})", settings.command[0], proc.pid
+        )
+        out, err = _Tail(), _Tail()
+        pumps = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
+        try:
+            await pumps
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            # Timeout or shutdown: the whole process group goes, politely first.
+            _kill_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.shield(asyncio.wait_for(proc.wait(), settings.kill_grace))
+            except (TimeoutError, asyncio.CancelledError):
+                _kill_group(proc.pid, signal.SIGKILL)
+                await asyncio.shield(proc.wait())
+            # A TERM-resistant grandchild in the group would survive the leader's exit.
+            _kill_group(proc.pid, signal.SIGKILL)
+            pumps.cancel()
+            ctx.details.update(self._facts(None, started, out, err))
+            raise
+        finally:
+            if proc.returncode is None:
+                _kill_group(proc.pid, signal.SIGKILL)
+        # Children that outlived the leader keep the group alive; they are not ours to leave.
+        _kill_group(proc.pid, signal.SIGKILL)
+        facts = self._facts(code, started, out, err)
+        ctx.details.update(facts)
+        duration = time.monotonic() - started
+        counters: dict[str, Any] = {"exit_code": code, "duration": round(duration, 3)}
+        if code in settings.ok_exit_codes:
+            return JobResult.ok(f"exit {code} in {duration:.1f}s", **counters)
+        last = (err.text() or out.text()).strip().splitlines()
+        why = f": {last[-1][:200]}" if last else ""
+        return JobResult.failed(f"exit code {code}{why}", **counters)
+
+    @staticmethod
+    def _facts(code: int | None, started: float, out: _Tail, err: _Tail) -> dict[str, object]:
+        return {
+            "exit_code": code,
+            "duration": time.monotonic() - started,
+            "stdout_tail": out.text(),
+            "stderr_tail": err.text(),
+            "stdout_bytes": out.total,
+            "stderr_bytes": err.total,
+        }

@@ -1,0 +1,89 @@
+"""Job kinds, discovered through the entry-point group ``directord.jobs`` (built-ins too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from directord.jobs.base import Job
+
+if TYPE_CHECKING:
+    from directord.config import Settings as DaemonSettings
+
+GROUP = "directord.jobs"
+
+
+@dataclass(frozen=True)
+class BrokenKind:
+    """An entry point that could not be loaded: reported, never fatal for the other kinds."""
+
+    name: str
+    target: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Kinds:
+    kinds: dict[str, type[Job]]
+    broken: list[BrokenKind]
+
+    def get(self, name: str) -> type[Job] | None:
+        return self.kinds.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.kinds
+
+    def names(self) -> list[str]:
+        return sorted(self.kinds)
+
+
+def discover() -> Kinds:
+    kinds: dict[str, type[Job]] = {}
+    broken: list[BrokenKind] = []
+    for ep in entry_points(group=GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a plugin that fails to import must not take the daemon down
+            broken.append(BrokenKind(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+            continue
+        problem = _check(ep.name, obj)
+        if problem:
+            broken.append(BrokenKind(ep.name, ep.value, problem))
+        else:
+            kinds[ep.name] = obj
+    return Kinds(kinds, broken)
+
+
+def _check(name: str, obj: Any) -> str | None:
+    if not (isinstance(obj, type) and issubclass(obj, Job)):
+        return "not a subclass of directord.jobs.base.Job"
+    if getattr(obj, "kind", None) != name:
+        return f"declares kind {getattr(obj, 'kind', None)!r}, registered as {name!r}"
+    if not isinstance(getattr(obj, "description", None), str):
+        return "has no description"
+    if not (isinstance(obj.Settings, type) and issubclass(obj.Settings, BaseModel)):
+        return "Settings is not a pydantic model"
+    return None
+
+
+def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any], list[str]]:
+    """Each job's kind settings, validated by its kind's model; errors carry the field path
+    (``jobs[2].settings.command: missing (required)``), unknown kinds name the known ones."""
+    from directord.config import validation_errors
+
+    validated: dict[str, Any] = {}
+    errors: list[str] = []
+    for i, job in enumerate(settings.jobs):
+        kind = kinds.get(job.kind)
+        if kind is None:
+            known = ", ".join(kinds.names()) or "none installed"
+            errors.append(f"jobs[{i}].kind: unknown job kind {job.kind!r} (known: {known})")
+            continue
+        try:
+            validated[job.name] = kind.Settings.model_validate(job.settings)
+        except ValidationError as exc:
+            errors.extend(validation_errors(exc, ("jobs", i, "settings")))
+    return validated, errors

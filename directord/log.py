@@ -1,0 +1,48 @@
+"""Logging set-up (loguru): one line per event with its action, job and run id.
+
+Colours only when stderr is a terminal and --verbose is on; plain lines otherwise, so journald
+stays clean. Every log call carries a stable ``action`` key (``run_started``) for grep.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+_COLOUR = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+    "<cyan>{extra[action]}</cyan>{extra[_where]} {message}"
+)
+_PLAIN = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {extra[action]}{extra[_where]} {message}"
+
+
+def _patch(record: Record) -> None:
+    extra = record["extra"]
+    extra.setdefault("action", "-")
+    where = []
+    if "job" in extra:
+        where.append(f"job={extra['job']}")
+    if "run" in extra:
+        where.append(f"run={extra['run']}")
+    extra["_where"] = (" " + " ".join(where)) if where else ""
+
+
+def setup(verbose: bool, *, stream: Any = None) -> None:
+    """Log INFO and up with --verbose, WARNING and up otherwise, to stderr."""
+    stream = stream or sys.stderr
+    logger.remove()
+    colour = verbose and hasattr(stream, "isatty") and stream.isatty()
+    logger.configure(patcher=_patch)
+    logger.add(
+        stream,
+        level="INFO" if verbose else "WARNING",
+        format=_COLOUR if colour else _PLAIN,
+        colorize=colour,
+        backtrace=False,
+        diagnose=False,  # never print local variables: they may hold secrets
+    )

@@ -1,0 +1,115 @@
+"""Due-time arithmetic: when is each job due, which are pending, when must the supervisor wake.
+
+Pure: no I/O, no clock. Every function takes ``now`` (epoch seconds), so tests drive it with a
+fake clock.
+
+Rules (Director's, then better):
+- a job is due at ``last_attempt + interval``; a job that never ran is due at once (at the moment
+  the supervisor first knew it); a disabled job never;
+- after a failure with ``retry.attempts`` left, it is due ``retry.backoff`` after that run ended,
+  if that is earlier;
+- with a time period: when the period is not active at ``max(due, now)``, the job is due at the
+  period's next start (computed with next_change, never polled). Outside the period nothing runs,
+  not even a late job;
+- pending jobs run oldest due first, ties by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from directord import timeperiods
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the scheduler needs of a job definition."""
+
+    name: str
+    interval: float
+    period: timeperiods.TimePeriod | None = None
+    disabled: bool = False
+    retry_attempts: int = 0
+    retry_backoff: float = 30.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What the scheduler needs of a job's past."""
+
+    known_since: float
+    last_attempt: float | None = None
+    last_finished: float | None = None
+    failures: int = 0  # consecutive failed runs
+
+
+@dataclass(frozen=True, order=True)
+class Due:
+    at: float  # the instant the run is scheduled for (its scheduled_for)
+    name: str
+    retry: bool = False
+    gated: bool = False  # moved to the start of the job's time period
+
+
+def due(plan: Plan, timing: Timing, now: float) -> Due | None:
+    """When ``plan`` is next due, seen at ``now`` (maybe in the past: it is late). None: never."""
+    if plan.disabled:
+        return None
+    at = timing.known_since if timing.last_attempt is None else timing.last_attempt + plan.interval
+    retry = False
+    if (
+        timing.failures > 0
+        and timing.failures <= plan.retry_attempts
+        and timing.last_finished is not None
+    ):
+        retry_at = timing.last_finished + plan.retry_backoff
+        if retry_at < at:
+            at, retry = retry_at, True
+    if plan.period is None:
+        return Due(at, plan.name, retry)
+    probe = max(at, now)
+    if not plan.period.is_active_ts(probe):
+        start = plan.period.next_change_ts(probe)
+        return None if start is None else Due(start, plan.name, retry, gated=True)
+    if at < now and not plan.period.is_active_ts(at):
+        # Due while the period was closed: the run is scheduled for the moment it opened.
+        opened = plan.period.next_change_ts(at)
+        if opened is not None and opened <= now:
+            return Due(opened, plan.name, retry, gated=True)
+    return Due(at, plan.name, retry)
+
+
+def all_due(
+    plans: Iterable[Plan], timings: Mapping[str, Timing], now: float, running: Collection[str] = ()
+) -> list[Due]:
+    """When every job that is not running is next due, oldest first, ties by name."""
+    out = []
+    for plan in plans:
+        if plan.name in running:
+            continue
+        timing = timings.get(plan.name) or Timing(known_since=now)
+        d = due(plan, timing, now)
+        if d is not None:
+            out.append(d)
+    out.sort()
+    return out
+
+
+def pending(
+    plans: Iterable[Plan], timings: Mapping[str, Timing], now: float, running: Collection[str] = ()
+) -> list[Due]:
+    """The jobs due at or before ``now``, in the order they should run."""
+    return [d for d in all_due(plans, timings, now, running) if d.at <= now]
+
+
+def next_wakeup(
+    plans: Iterable[Plan], timings: Mapping[str, Timing], now: float, running: Collection[str] = ()
+) -> float | None:
+    """The earliest instant after ``now`` at which some job becomes due; None: nothing ever."""
+    future = [d.at for d in all_due(plans, timings, now, running) if d.at > now]
+    return min(future, default=None)
+
+
+def in_period(plan: Plan, now: float) -> bool:
+    return plan.period is None or plan.period.is_active_ts(now)

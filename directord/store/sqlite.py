@@ -1,0 +1,285 @@
+"""The default store: one SQLite file in WAL mode, through aiosqlite (a worker thread).
+
+WAL with synchronous=NORMAL: a committed transaction survives the process being killed (kill -9,
+a crash); only an OS crash or power loss can lose the last commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from directord.store import queries
+from directord.store.base import (
+    Claim,
+    Interrupted,
+    JobRecord,
+    JobState,
+    Outcome,
+    Run,
+    RunState,
+    Store,
+    StoreError,
+)
+
+Q = queries.load("sqlite")
+
+
+def path_from_url(url: str) -> str:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise StoreError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return url[len(prefix) :]
+
+
+def _json(value: str | None) -> dict[str, Any]:
+    return json.loads(value) if value else {}
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"],
+        job=row["job"],
+        kind=row["kind"],
+        node=row["node"],
+        trigger=row["trigger"],
+        attempt=row["attempt"],
+        job_version=row["job_version"],
+        scheduled_for=row["scheduled_for"],
+        started=row["started"],
+        finished=row["finished"],
+        state=RunState(row["state"]),
+        summary=row["summary"],
+        counters=_json(row["counters"]),
+        details=_json(row["details"]),
+        changed=None if row["changed"] is None else bool(row["changed"]),
+    )
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        return cls(path_from_url(url))
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+            await self._db.execute("PRAGMA foreign_keys = ON")
+            await self._db.execute("PRAGMA busy_timeout = 30000")
+            await self._migrate()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            async with db.execute("SELECT max(version) FROM schema_version") as cur:
+                row = await cur.fetchone()
+            current = row[0] if row and row[0] is not None else 0
+            for version, script in queries.migrations(self.dialect):
+                if version <= current:
+                    continue
+                for statement in _statements(script):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT max(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def ping(self) -> None:
+        try:
+            async with self.db.execute(Q["ping"]) as cur:
+                await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite does not answer: {exc}") from exc
+
+    async def sync_config_jobs(
+        self, jobs: list[tuple[str, str, dict[str, Any]]], now: float
+    ) -> None:
+        async with self._transaction() as db:
+            for name, kind, definition in jobs:
+                await db.execute(
+                    Q["upsert_config_job"],
+                    {
+                        "name": name,
+                        "kind": kind,
+                        "now": now,
+                        "definition": json.dumps(definition, sort_keys=True),
+                    },
+                )
+            await db.execute(
+                Q["delete_config_jobs_except"], {"names": json.dumps([j[0] for j in jobs])}
+            )
+
+    async def list_jobs(self) -> list[JobRecord]:
+        async with self.db.execute(Q["list_jobs"]) as cur:
+            rows = await cur.fetchall()
+        return [
+            JobRecord(
+                name=r["name"],
+                kind=r["kind"],
+                definition=json.loads(r["definition"]),
+                managed_by=r["managed_by"],
+                version=r["version"],
+                created=r["created"],
+                updated=r["updated"],
+            )
+            for r in rows
+        ]
+
+    async def job_states(self) -> dict[str, JobState]:
+        async with self.db.execute(Q["job_states"]) as cur:
+            rows = await cur.fetchall()
+        return {r["job"]: JobState(**dict(r)) for r in rows}
+
+    async def claim_run(self, claim: Claim) -> int | None:
+        params = {
+            "job": claim.job,
+            "kind": claim.kind,
+            "node": claim.node,
+            "trigger": str(claim.trigger),
+            "attempt": claim.attempt,
+            "job_version": claim.job_version,
+            "scheduled_for": claim.scheduled_for,
+            "started": claim.started,
+            "lease_until": claim.lease_until,
+        }
+        async with self._transaction() as db:
+            async with db.execute(Q["claim_run"], params) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            await db.execute(Q["mark_attempt"], {"job": claim.job, "started": claim.started})
+            return int(row[0])
+
+    async def finish_run(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                Q["finish_run"],
+                {
+                    "id": run_id,
+                    "state": str(outcome.state),
+                    "finished": outcome.finished,
+                    "summary": outcome.summary,
+                    "counters": json.dumps(outcome.counters),
+                    "details": json.dumps(outcome.details, default=str),
+                    "changed": None if outcome.changed is None else int(outcome.changed),
+                },
+            )
+            await db.execute(
+                Q["record_result"],
+                {
+                    "job": claim.job,
+                    "started": claim.started,
+                    "finished": outcome.finished,
+                    "ok": int(outcome.state.ok),
+                    "state": str(outcome.state),
+                    "summary": outcome.summary,
+                    "id": run_id,
+                },
+            )
+
+    async def interrupt_running(self, node: str | None, now: float) -> list[Interrupted]:
+        async with self._transaction() as db:
+            async with db.execute(Q["interrupt_running"], {"node": node, "now": now}) as cur:
+                rows = await cur.fetchall()
+            found = [Interrupted(r["id"], r["job"], r["started"]) for r in rows]
+            for item in found:
+                await db.execute(
+                    Q["interrupted_state"], {"job": item.job, "now": now, "id": item.run_id}
+                )
+        return found
+
+    async def history(self, job: str, limit: int = 20) -> list[Run]:
+        async with self.db.execute(Q["history"], {"job": job, "limit": limit}) as cur:
+            rows = await cur.fetchall()
+        return [_run(r) for r in rows]
+
+    async def get_run(self, run_id: int) -> Run | None:
+        async with self.db.execute(Q["get_run"], {"id": run_id}) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _run(row)
+
+    async def count_runs(self) -> dict[str, int]:
+        async with self.db.execute(Q["count_runs"]) as cur:
+            rows = await cur.fetchall()
+        return {r["state"]: r["n"] for r in rows}
+
+    async def purge_runs(self, before: float, keep_per_job: int) -> int:
+        async with self._transaction() as db:
+            cur = await db.execute(Q["purge_old_runs"], {"before": before})
+            removed = cur.rowcount
+            cur = await db.execute(Q["purge_beyond_per_job"], {"keep": keep_per_job})
+            removed += cur.rowcount
+        return removed
+
+    async def optimize(self) -> dict[str, Any]:
+        db = self.db
+        await db.execute("PRAGMA optimize")
+        async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        async with db.execute("PRAGMA freelist_count") as cur:
+            free = await cur.fetchone()
+        # Reclaim space only when a fair share of the file is free: VACUUM rewrites the file.
+        async with db.execute("PRAGMA page_count") as cur:
+            pages = await cur.fetchone()
+        vacuumed = False
+        if free and pages and pages[0] and free[0] > max(256, pages[0] // 4):
+            await db.execute("VACUUM")
+            vacuumed = True
+        return {
+            "checkpoint_busy": row[0] if row else None,
+            "free_pages": free[0] if free else 0,
+            "vacuumed": vacuumed,
+        }
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (none of ours has ';' inside a literal)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

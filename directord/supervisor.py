@@ -1,0 +1,547 @@
+"""The supervisor: the single asyncio task that owns the schedule.
+
+It computes when the next job is due, sleeps until exactly then (or until a run finishes, a manual
+trigger, a config reload or shutdown wakes it: there is no polling), and starts due jobs under a
+limit of ``runner.concurrency`` runs at once (1, a lock, by default). One job never overlaps
+itself. Every run is a row written before the job starts and finished after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+import psutil
+from loguru import logger
+
+from directord import config as config_mod
+from directord import scheduler, store, timeperiods
+from directord.jobs import registry
+from directord.jobs.base import Job, JobContext, JobFailed, JobResult
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    config: config_mod.JobConfig
+    kind: type[Job]
+    settings: Any
+    plan: scheduler.Plan
+    version: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: int
+    job: str
+    state: store.RunState
+    summary: str
+    started: float
+    finished: float
+    scheduled_for: float
+    counters: dict[str, Any] = field(default_factory=dict)
+    changed: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state.ok
+
+
+@dataclass
+class ActiveRun:
+    job: str
+    run_id: int | None
+    started: float
+    scheduled_for: float
+    task: asyncio.Task[RunReport | None]
+
+
+def build_specs(
+    settings: config_mod.Settings, kinds: registry.Kinds
+) -> tuple[dict[str, JobSpec], timeperiods.Registry]:
+    """Job specs from a validated config; ConfigError lists every problem with its path."""
+    periods, errors = config_mod.build_timeperiods(settings.timeperiods)
+    validated, kind_errors = registry.validate_jobs(settings, kinds)
+    errors += kind_errors
+    if errors:
+        raise config_mod.ConfigError(errors, settings.source)
+    specs = {}
+    for job in settings.jobs:
+        plan = scheduler.Plan(
+            name=job.name,
+            interval=job.interval,
+            period=periods.get(job.timeperiod) if job.timeperiod else None,
+            disabled=job.disabled,
+            retry_attempts=job.retry.attempts,
+            retry_backoff=job.retry.backoff,
+        )
+        kind = kinds.get(job.kind)
+        assert kind is not None  # validate_jobs reported unknown kinds
+        specs[job.name] = JobSpec(job, kind, validated[job.name], plan)
+    return specs, periods
+
+
+def definition(job: config_mod.JobConfig) -> dict[str, Any]:
+    """What is stored as a config-managed job's definition (its version changes with it)."""
+    return job.model_dump(mode="json", exclude={"name", "kind"})
+
+
+def rss() -> int:
+    return int(psutil.Process(os.getpid()).memory_info().rss)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: config_mod.Settings,
+        db: store.Store,
+        kinds: registry.Kinds,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = db
+        self.kinds = kinds
+        self.clock = clock
+        self.node = settings.node
+        self.specs, self.periods = build_specs(settings, kinds)
+        self.timings: dict[str, scheduler.Timing] = {}
+        self.states: dict[str, store.JobState] = {}
+        self.running: dict[str, ActiveRun] = {}
+        self.listeners: list[Listener] = []
+        self.evaluations = 0  # schedule evaluations, for the idle benchmark
+        self.started_at = clock()
+        self.baseline_rss: int | None = None
+        self.exit_reason: str | None = None
+        self._manual: collections.deque[str] = collections.deque()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._retiring = False
+        self._http: aiohttp.ClientSession | None = None
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    async def start(self) -> list[store.Interrupted]:
+        """Mark runs a dead process left 'running' as interrupted, store the config's job
+        definitions, and load every job's state."""
+        now = self.clock()
+        interrupted = await self.store.interrupt_running(None, now)
+        for item in interrupted:
+            logger.bind(action="run_interrupted", job=item.job, run=item.run_id).warning(
+                "run started {} was interrupted by the daemon stopping; recorded as interrupted",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.started)),
+            )
+        await self._store_definitions()
+        states = await self.store.job_states()
+        self.states = states
+        for name in self.specs:
+            self.timings[name] = self._timing(states.get(name), now)
+        return interrupted
+
+    async def _store_definitions(self) -> None:
+        await self.store.sync_config_jobs(
+            [(s.name, s.config.kind, definition(s.config)) for s in self.specs.values()],
+            self.clock(),
+        )
+        versions = {r.name: r.version for r in await self.store.list_jobs()}
+        self.specs = {n: replace(s, version=versions.get(n)) for n, s in self.specs.items()}
+
+    @staticmethod
+    def _timing(state: store.JobState | None, now: float) -> scheduler.Timing:
+        if state is None:
+            return scheduler.Timing(known_since=now)
+        return scheduler.Timing(
+            known_since=now,
+            last_attempt=state.last_attempt,
+            last_finished=state.last_finished,
+            failures=state.failures,
+        )
+
+    def mark_baseline(self) -> None:
+        """RSS after start-up: the memory rule measures growth from here."""
+        self.baseline_rss = rss()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300),
+                headers={"User-Agent": "directord"},
+            )
+        return self._http
+
+    # -- control -------------------------------------------------------------------------------
+
+    def trigger(self, name: str) -> None:
+        """Run ``name`` as soon as possible, outside its schedule (and its time period)."""
+        if name not in self.specs:
+            raise KeyError(name)
+        if name not in self._manual:
+            self._manual.append(name)
+        self._wake.set()
+
+    def shutdown(self, reason: str = "shutdown requested") -> None:
+        """Stop taking new work; running jobs get shutdown_grace, then are cancelled."""
+        if not self._stopping:
+            logger.bind(action="shutdown").info("shutting down: {}", reason)
+            self.exit_reason = self.exit_reason or reason
+        self._stopping = True
+        self._wake.set()
+
+    def retire(self, reason: str) -> None:
+        """Stop taking new work and exit (0) once the running jobs have finished."""
+        if not self._retiring:
+            logger.bind(action="retire").warning("exiting after the running jobs: {}", reason)
+            self.exit_reason = reason
+        self._retiring = True
+        self._wake.set()
+
+    def reload(self, settings: config_mod.Settings) -> list[str]:
+        """Swap in a new config (jobs, time periods). Running jobs finish with the old one."""
+        specs, periods = build_specs(settings, self.kinds)
+        changes = []
+        for name in sorted(set(self.specs) | set(specs)):
+            old, new = self.specs.get(name), specs.get(name)
+            if old is None:
+                changes.append(f"job {name!r} added")
+            elif new is None:
+                changes.append(f"job {name!r} removed")
+            elif old.config != new.config:
+                fields = [
+                    k
+                    for k in new.config.model_fields
+                    if getattr(old.config, k) != getattr(new.config, k)
+                ]
+                changes.append(f"job {name!r} changed: {', '.join(fields)}")
+        old_periods = {p.name: (p.ranges, p.includes, p.excludes, p.timezone) for p in self.periods}
+        new_periods = {p.name: (p.ranges, p.includes, p.excludes, p.timezone) for p in periods}
+        for name in sorted(set(old_periods) | set(new_periods)):
+            if old_periods.get(name) != new_periods.get(name):
+                verb = (
+                    "added"
+                    if name not in old_periods
+                    else "removed"
+                    if name not in new_periods
+                    else "changed"
+                )
+                changes.append(f"time period {name!r} {verb}")
+        now = self.clock()
+        self.settings, self.periods = settings, periods
+        self.specs = {
+            n: replace(s, version=self.specs[n].version if n in self.specs else None)
+            for n, s in specs.items()
+        }
+        for name in specs:
+            self.timings.setdefault(name, scheduler.Timing(known_since=now))
+        self._wake.set()
+        return changes
+
+    async def apply_reload(self, settings: config_mod.Settings) -> list[str]:
+        changes = self.reload(settings)
+        await self._store_definitions()
+        for change in changes or ["nothing changed"]:
+            logger.bind(action="config_reloaded").info("reload: {}", change)
+        return changes
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def serve(self) -> str:
+        """Run jobs as they fall due until shutdown or retirement; returns why it stopped."""
+        while True:
+            self._wake.clear()
+            now = self.clock()
+            lifetime = self.settings.runner.max_lifetime
+            if lifetime and now - self.started_at >= lifetime and not self._retiring:
+                self.retire(f"max_lifetime of {lifetime:.0f}s reached")
+            if self._stopping or (self._retiring and not self.running):
+                break
+            if not self._retiring:
+                self._dispatch(now)
+            delay = self._delay(self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+        await self._drain()
+        return self.exit_reason or "stopped"
+
+    def _capacity(self) -> int:
+        return self.settings.runner.concurrency - len(self.running)
+
+    def _dispatch(self, now: float) -> None:
+        self.evaluations += 1
+        for _ in range(len(self._manual)):
+            name = self._manual.popleft()
+            if name not in self.specs:
+                continue
+            if name in self.running or self._capacity() <= 0:
+                self._manual.append(name)  # after the running one, or when a slot frees
+                continue
+            self._start(self.specs[name], now, store.Trigger.manual)
+        plans = [s.plan for s in self.specs.values()]
+        for due in scheduler.pending(plans, self.timings, now, self.running):
+            if self._capacity() <= 0:
+                break
+            trigger = store.Trigger.retry if due.retry else store.Trigger.schedule
+            self._start(self.specs[due.name], due.at, trigger)
+
+    def _delay(self, now: float) -> float | None:
+        candidates = []
+        lifetime = self.settings.runner.max_lifetime
+        if lifetime and not self._retiring:
+            candidates.append(self.started_at + lifetime)
+        if self._capacity() > 0 and not self._retiring:
+            plans = [s.plan for s in self.specs.values()]
+            wake = scheduler.next_wakeup(plans, self.timings, now, self.running)
+            if wake is not None:
+                candidates.append(wake)
+        if not candidates:
+            return None  # until a run finishes, a trigger, a reload or shutdown
+        return max(0.0, min(candidates) - now)
+
+    def _start(self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
+        task = asyncio.create_task(
+            self._execute(spec, scheduled_for, trigger), name=f"directord-run-{spec.name}"
+        )
+        active = ActiveRun(spec.name, None, self.clock(), scheduled_for, task)
+        self.running[spec.name] = active
+
+        def done(_: asyncio.Task[RunReport | None]) -> None:
+            if self.running.get(spec.name) is active:
+                del self.running[spec.name]
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _drain(self) -> None:
+        tasks = [r.task for r in self.running.values()]
+        if not tasks:
+            return
+        grace = self.settings.runner.shutdown_grace
+        if self._stopping:
+            logger.bind(action="shutdown_grace").info(
+                "waiting up to {:.0f}s for {} running job(s)", grace, len(tasks)
+            )
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one run -------------------------------------------------------------------------------
+
+    async def run_pending_once(self) -> list[RunReport]:
+        """``jobs run``: every job pending now, once, oldest due first."""
+        now = self.clock()
+        plans = [s.plan for s in self.specs.values()]
+        due = scheduler.pending(plans, self.timings, now)
+        limit = asyncio.Semaphore(self.settings.runner.concurrency)
+
+        async def one(d: scheduler.Due) -> RunReport | None:
+            async with limit:
+                trigger = store.Trigger.retry if d.retry else store.Trigger.schedule
+                return await self._execute(self.specs[d.name], d.at, trigger)
+
+        results = await asyncio.gather(*(one(d) for d in due))
+        return [r for r in results if r is not None]
+
+    async def run_now(self, name: str) -> RunReport | None:
+        """``job run NAME``: now, outside the schedule, recorded like any other run."""
+        return await self._execute(self.specs[name], self.clock(), store.Trigger.manual)
+
+    async def _execute(
+        self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger
+    ) -> RunReport | None:
+        name = spec.name
+        started = self.clock()
+        timeout = spec.config.timeout
+        claim = store.Claim(
+            job=name,
+            kind=spec.config.kind,
+            node=self.node,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            started=started,
+            lease_until=None if not timeout else started + timeout + 60,
+            attempt=self.timings.get(name, scheduler.Timing(started)).failures + 1
+            if trigger is store.Trigger.retry
+            else 1,
+            job_version=spec.version,
+        )
+        run_id = await self.store.claim_run(claim)
+        if run_id is None:
+            logger.bind(action="run_skipped", job=name).info(
+                "already claimed for {}", scheduled_for
+            )
+            return None
+        if name in self.running:
+            self.running[name].run_id = run_id
+        log = logger.bind(job=name, run=run_id)
+        lateness = max(0.0, started - scheduled_for)
+        log.bind(action="run_started").info(
+            "{} run of {} started ({:.3f}s after due)", trigger, spec.config.kind, lateness
+        )
+        self._emit("run_started", job=name, run=run_id, lateness=lateness, kind=spec.config.kind)
+        self.timings[name] = replace(
+            self.timings.get(name, scheduler.Timing(started)), last_attempt=started
+        )
+        ctx = JobContext(
+            name=name,
+            settings=spec.settings,
+            log=log,
+            store=self.store,
+            config=self.settings,
+            run_id=run_id,
+            node=self.node,
+            deadline=None if not timeout else time.monotonic() + timeout,
+            _http_factory=self.http,
+        )
+        state, summary, counters, changed = await self._call(spec, ctx, timeout, log)
+        finished = self.clock()
+        outcome = store.Outcome(state, finished, summary, counters, ctx.details, changed)
+        # The record must land even if a shutdown cancels us while we write it.
+        await asyncio.shield(self.store.finish_run(run_id, claim, outcome))
+        timing = self.timings.get(name, scheduler.Timing(started))
+        self.timings[name] = replace(
+            timing,
+            last_attempt=started,
+            last_finished=finished,
+            failures=0 if state.ok else timing.failures + 1,
+        )
+        self.states[name] = store.JobState(
+            job=name,
+            last_attempt=started,
+            last_finished=finished,
+            last_success=finished
+            if state.ok
+            else (self.states[name].last_success if name in self.states else None),
+            last_result=str(state),
+            last_error=None if state.ok else summary,
+            last_run_id=run_id,
+            failures=self.timings[name].failures,
+        )
+        level = "INFO" if state.ok else "WARNING"
+        log.bind(action="run_finished").log(
+            level, "{} in {:.3f}s: {}", state, finished - started, summary
+        )
+        report = RunReport(
+            run_id, name, state, summary, started, finished, scheduled_for, counters, changed
+        )
+        self._emit(
+            "run_finished",
+            job=name,
+            run=run_id,
+            state=str(state),
+            duration=finished - started,
+            finished=finished,
+            kind=spec.config.kind,
+        )
+        self._check_memory()
+        return report
+
+    async def _call(
+        self, spec: JobSpec, ctx: JobContext, timeout: float | None, log: Any
+    ) -> tuple[store.RunState, str, dict[str, Any], bool | None]:
+        """Run the job; whatever happens becomes a state and a one-line summary."""
+        try:
+            job = spec.kind()
+            if timeout:
+                async with asyncio.timeout(timeout) as scope:
+                    try:
+                        result = await job.run(ctx)
+                    except TimeoutError:
+                        if scope.expired():
+                            raise
+                        raise JobFailed("TimeoutError inside the job") from None
+            else:
+                result = await job.run(ctx)
+            if not isinstance(result, JobResult):
+                return (
+                    store.RunState.failed,
+                    f"the job returned {type(result).__name__}, not a JobResult",
+                    {},
+                    None,
+                )
+            state = store.RunState.succeeded if result.succeeded else store.RunState.failed
+            return state, result.summary, result.counters, result.changed
+        except TimeoutError:
+            return store.RunState.timed_out, f"timed out after {timeout:g}s", {}, None
+        except JobFailed as exc:
+            return store.RunState.failed, exc.summary, exc.counters, None
+        except asyncio.CancelledError:
+            return store.RunState.cancelled, "cancelled: the daemon was shutting down", {}, None
+        except Exception as exc:
+            log.bind(action="run_crashed").opt(exception=exc).error("the job raised")
+            return store.RunState.failed, f"{type(exc).__name__}: {exc}", {}, None
+
+    def _check_memory(self) -> None:
+        if self.baseline_rss is None:
+            return
+        limit = self.settings.runner.memory_growth_limit
+        now_rss = rss()
+        growth = now_rss - self.baseline_rss
+        if limit and growth > limit:
+            mib = 1 << 20
+            logger.bind(action="memory_limit", rss=now_rss, baseline=self.baseline_rss).warning(
+                "RSS {:.0f} MiB grew {:.0f} MiB since start-up ({:.0f} MiB), more than the "
+                "memory_growth_limit of {:.0f} MiB: exiting (0) for a fresh start",
+                now_rss / mib,
+                growth / mib,
+                self.baseline_rss / mib,
+                limit / mib,
+            )
+            self.retire(f"memory grew by {growth / mib:.0f} MiB (limit {limit / mib:.0f} MiB)")
+
+    def _emit(self, event: str, **data: Any) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, data)
+            except Exception:  # a broken listener must not break runs
+                logger.bind(action="listener_failed").exception("listener for {}", event)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def job_views(self, now: float) -> list[dict[str, Any]]:
+        """One row per job for ``jobs list``, /status and the web."""
+        out = []
+        for name, spec in sorted(self.specs.items()):
+            state = self.states.get(name)
+            timing = self.timings.get(name) or scheduler.Timing(known_since=now)
+            due = scheduler.due(spec.plan, timing, now)
+            running = self.running.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "kind": spec.config.kind,
+                    "enabled": not spec.config.disabled,
+                    "interval": spec.config.interval,
+                    "timeperiod": spec.config.timeperiod,
+                    "in_period": scheduler.in_period(spec.plan, now),
+                    "last_attempt": state.last_attempt if state else None,
+                    "last_result": state.last_result if state else None,
+                    "last_error": state.last_error if state else None,
+                    "last_success": state.last_success if state else None,
+                    "next_due": None if due is None else due.at,
+                    "running": None
+                    if running is None
+                    else {
+                        "run_id": running.run_id,
+                        "started": running.started,
+                        "elapsed": now - running.started,
+                    },
+                }
+            )
+        return out
