@@ -6,6 +6,7 @@ a crash); only an OS crash or power loss can lose the last commits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -68,6 +69,8 @@ class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: aiosqlite.Connection | None = None
+        # One connection serves every coroutine; a transaction must not interleave with another.
+        self._lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -104,14 +107,24 @@ class SQLiteStore(Store):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+        async with self._lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        async with self._lock, self.db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _fetchone(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        async with self._lock, self.db.execute(sql, params) as cur:
+            row: sqlite3.Row | None = await cur.fetchone()
+            return row
 
     async def _migrate(self) -> None:
         async with self._transaction() as db:
@@ -127,14 +140,12 @@ class SQLiteStore(Store):
                 await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     async def schema_version(self) -> int:
-        async with self.db.execute("SELECT max(version) FROM schema_version") as cur:
-            row = await cur.fetchone()
+        row = await self._fetchone("SELECT max(version) FROM schema_version")
         return int(row[0]) if row and row[0] is not None else 0
 
     async def ping(self) -> None:
         try:
-            async with self.db.execute(Q["ping"]) as cur:
-                await cur.fetchone()
+            await self._fetchone(Q["ping"])
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite does not answer: {exc}") from exc
 
@@ -157,8 +168,7 @@ class SQLiteStore(Store):
             )
 
     async def list_jobs(self) -> list[JobRecord]:
-        async with self.db.execute(Q["list_jobs"]) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(Q["list_jobs"])
         return [
             JobRecord(
                 name=r["name"],
@@ -173,8 +183,7 @@ class SQLiteStore(Store):
         ]
 
     async def job_states(self) -> dict[str, JobState]:
-        async with self.db.execute(Q["job_states"]) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(Q["job_states"])
         return {r["job"]: JobState(**dict(r)) for r in rows}
 
     async def claim_run(self, claim: Claim) -> int | None:
@@ -236,18 +245,15 @@ class SQLiteStore(Store):
         return found
 
     async def history(self, job: str, limit: int = 20) -> list[Run]:
-        async with self.db.execute(Q["history"], {"job": job, "limit": limit}) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(Q["history"], {"job": job, "limit": limit})
         return [_run(r) for r in rows]
 
     async def get_run(self, run_id: int) -> Run | None:
-        async with self.db.execute(Q["get_run"], {"id": run_id}) as cur:
-            row = await cur.fetchone()
+        row = await self._fetchone(Q["get_run"], {"id": run_id})
         return None if row is None else _run(row)
 
     async def count_runs(self) -> dict[str, int]:
-        async with self.db.execute(Q["count_runs"]) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(Q["count_runs"])
         return {r["state"]: r["n"] for r in rows}
 
     async def purge_runs(self, before: float, keep_per_job: int) -> int:
@@ -259,18 +265,14 @@ class SQLiteStore(Store):
         return removed
 
     async def optimize(self) -> dict[str, Any]:
-        db = self.db
-        await db.execute("PRAGMA optimize")
-        async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-            row = await cur.fetchone()
-        async with db.execute("PRAGMA freelist_count") as cur:
-            free = await cur.fetchone()
-        # Reclaim space only when a fair share of the file is free: VACUUM rewrites the file.
-        async with db.execute("PRAGMA page_count") as cur:
-            pages = await cur.fetchone()
+        await self._fetchone("PRAGMA optimize")
+        row = await self._fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        free = await self._fetchone("PRAGMA freelist_count")
+        pages = await self._fetchone("PRAGMA page_count")
         vacuumed = False
+        # Reclaim space only when a fair share of the file is free: VACUUM rewrites the file.
         if free and pages and pages[0] and free[0] > max(256, pages[0] // 4):
-            await db.execute("VACUUM")
+            await self._fetchone("VACUUM")
             vacuumed = True
         return {
             "checkpoint_busy": row[0] if row else None,

@@ -1,0 +1,143 @@
+"""The supervisor in-process on a real SQLite file: serial by default, opt-in concurrency, no
+overlap of a job with itself, manual triggers, timeouts, and no polling while idle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from directord import config as config_mod
+from directord import store
+from directord.jobs import registry
+from directord.supervisor import Supervisor
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+Make = Callable[..., Any]
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
+    opened: list[tuple[Supervisor, store.Store]] = []
+
+    async def build(jobs: list[dict[str, Any]], **runner: Any) -> Supervisor:
+        settings = config_mod.parse(
+            {"database": "sqlite:///d.db", "node": "n", "runner": runner, "jobs": jobs},
+            base_dir=tmp_path,
+        )
+        db = store.open_store(settings.database_url())
+        await db.open()
+        sup = Supervisor(settings, db, registry.discover())
+        await sup.start()
+        opened.append((sup, db))
+        return sup
+
+    try:
+        yield build
+    finally:
+        for sup, db in opened:
+            sup.shutdown("test over")
+            await sup.close()
+            await db.close()
+
+
+async def run_for(sup: Supervisor, seconds: float) -> None:
+    task = asyncio.create_task(sup.serve())
+    await asyncio.sleep(seconds)
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
+
+
+def recorder(sup: Supervisor) -> list[tuple[str, str, float]]:
+    seen: list[tuple[str, str, float]] = []
+    sup.listeners.append(lambda event, data: seen.append((event, data["job"], sup.clock())))
+    return seen
+
+
+def sleep_job(name: str, seconds: float = 0.3, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "sleep",
+        "interval": "1h",
+        "settings": {"seconds": seconds},
+        **extra,
+    }
+
+
+async def test_serial_by_default(make: Make) -> None:
+    sup = await make([sleep_job("a"), sleep_job("b")])
+    seen = recorder(sup)
+    await run_for(sup, 1.0)
+    assert [(e, j) for e, j, _ in seen] == [
+        ("run_started", "a"),
+        ("run_finished", "a"),
+        ("run_started", "b"),
+        ("run_finished", "b"),
+    ]
+
+
+async def test_opt_in_concurrency(make: Make) -> None:
+    sup = await make([sleep_job("a"), sleep_job("b"), sleep_job("c")], concurrency=2)
+    seen = recorder(sup)
+    await run_for(sup, 1.0)
+    order = [(e, j) for e, j, _ in seen]
+    assert order[:2] == [("run_started", "a"), ("run_started", "b")]
+    assert ("run_started", "c") in order
+    assert order.index(("run_started", "c")) > order.index(("run_finished", "a"))
+
+
+async def test_trigger_never_overlaps_a_running_job(make: Make) -> None:
+    sup = await make([sleep_job("a", 0.4)])
+    seen = recorder(sup)
+    task = asyncio.create_task(sup.serve())
+    await asyncio.sleep(0.1)
+    sup.trigger("a")  # while the scheduled run is going
+    await asyncio.sleep(1.2)
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
+    order = [(e, j) for e, j, _ in seen]
+    assert order == [("run_started", "a"), ("run_finished", "a")] * 2
+    history = await sup.store.history("a")
+    assert [r.trigger for r in reversed(history)] == ["schedule", "manual"]
+    with pytest.raises(KeyError):
+        sup.trigger("nope")
+
+
+async def test_timeout_records_timed_out(make: Make) -> None:
+    sup = await make([sleep_job("a", 5, timeout="200ms")])
+    reports = await sup.run_pending_once()
+    assert [(r.job, str(r.state), r.summary) for r in reports] == [
+        ("a", "timed_out", "timed out after 0.2s")
+    ]
+
+
+async def test_idle_supervisor_does_not_poll(make: Make) -> None:
+    jobs = [{"name": f"j{i}", "kind": "noop", "interval": "1h"} for i in range(50)]
+    sup = await make(jobs)
+    for name in list(sup.timings):
+        sup.timings[name] = sup.timings[name].__class__(
+            known_since=sup.clock() + 3600  # first due in an hour
+        )
+    await run_for(sup, 1.5)
+    assert sup.evaluations == 1
+
+
+async def test_shutdown_cancels_after_grace(make: Make) -> None:
+    sup = await make([sleep_job("a", 30)], shutdown_grace="200ms")
+    task = asyncio.create_task(sup.serve())
+    await asyncio.sleep(0.2)
+    sup.shutdown("test")
+    reason = await asyncio.wait_for(task, 5)
+    assert reason == "test"
+    [run] = await sup.store.history("a")
+    assert str(run.state) == "cancelled"

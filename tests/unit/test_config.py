@@ -1,0 +1,103 @@
+"""Config parsing: durations, sizes, defaults, and errors that name the field and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from directord import config as config_mod
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1d", 86400),
+        ("250ms", 0.25),
+        (90, 90),
+        ("1.5h", 5400),
+        ("45", 45),
+    ],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert config_mod.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5x", "", "-1s", True, "1 hour", None])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError, match=r"is not a duration|negative"):
+        config_mod.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("256MiB", 256 << 20), ("1GiB", 1 << 30), ("500MB", 500 * 10**6), (42, 42)]
+)
+def test_sizes(text: object, size: int) -> None:
+    assert config_mod.parse_size(text) == size
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("database: sqlite:///state/d.db\njobs: []\n")
+    settings = config_mod.load(path)
+    assert settings.database_url() == f"sqlite:///{tmp_path}/state/d.db"
+    assert settings.http.listen == "127.0.0.1:8040"
+    assert settings.runner.concurrency == 1
+    assert settings.runner.memory_growth_limit == 256 << 20
+    assert settings.runner.shutdown_grace == 30
+    assert settings.monitor.port == 20101
+    assert settings.resolve_path("x/y") == tmp_path / "x" / "y"
+
+
+def test_errors_name_field_and_value(tmp_path: Path) -> None:
+    raw = {
+        "runner": {"concurrency": 0, "memory_growth_limit": "lots"},
+        "http": {"listen": "8040"},
+        "jobs": [
+            {"name": "a", "kind": "noop", "interval": "1h"},
+            {"name": "b", "kind": "noop", "interval": "5x"},
+            {"name": "c", "interval": "1h"},
+        ],
+    }
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(raw, source="c.yaml")
+    errors = info.value.errors
+    assert "jobs[1].interval: '5x' is not a duration (use 30s, 5m, 1h, 1d)" in errors
+    assert "jobs[2].kind: missing (required)" in errors
+    assert "runner.memory_growth_limit: 'lots' is not a size (use 256MiB, 1GiB or bytes)" in errors
+    assert any(e.startswith("runner.concurrency: 0: input should be greater than") for e in errors)
+    assert str(info.value).startswith("c.yaml: 4 errors")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("jobs:\n  - name: a\n    kind: [unclosed\n")
+    with pytest.raises(config_mod.ConfigError, match=r"line \d+, column \d+: not valid YAML"):
+        config_mod.load(path)
+
+
+def test_semantic_checks(tmp_path: Path) -> None:
+    raw = {
+        "jobs": [
+            {"name": "a", "kind": "noop", "interval": "1h", "after": ["b"]},
+            {"name": "b", "kind": "noop", "interval": "0", "after": ["a"]},
+        ]
+    }
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(raw)
+    assert "jobs[1].interval: must be more than 0 seconds" in info.value.errors
+    assert any("chained jobs form a cycle: a -> b -> a" in e for e in info.value.errors)
+
+
+def test_find_config_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIRECTORD_CONFIG", raising=False)
+    assert config_mod.find_config("given.yaml") == Path("given.yaml")
+    monkeypatch.setenv("DIRECTORD_CONFIG", "/env.yaml")
+    assert config_mod.find_config(None) == Path("/env.yaml")
+    monkeypatch.delenv("DIRECTORD_CONFIG")
+    (tmp_path / "config.yaml").write_text("{}")
+    assert config_mod.find_config(None) == Path("config.yaml")
