@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import heapq
 import os
 import time
 from collections.abc import Callable
@@ -126,6 +127,10 @@ class Supervisor:
         self.baseline_rss: int | None = None
         self.exit_reason: str | None = None
         self._manual: collections.deque[str] = collections.deque()
+        # Due times as a heap of (at, name, generation): an entry whose generation is not the
+        # job's current one is stale and skipped. Waking costs O(log n), not a pass over all jobs.
+        self._heap: list[tuple[float, str, int]] = []
+        self._gen: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._retiring = False
@@ -148,7 +153,26 @@ class Supervisor:
         self.states = states
         for name in self.specs:
             self.timings[name] = self._timing(states.get(name), now)
+            self._reschedule(name, now)
         return interrupted
+
+    def _reschedule(self, name: str, now: float) -> None:
+        """Put ``name``'s next due time on the heap (dropping any earlier entry of it)."""
+        self._gen[name] = gen = self._gen.get(name, 0) + 1
+        spec = self.specs.get(name)
+        if spec is None:
+            return
+        due = scheduler.due(spec.plan, self.timings.get(name) or scheduler.Timing(now), now)
+        if due is not None:
+            heapq.heappush(self._heap, (due.at, name, gen))
+        if len(self._heap) > 2 * len(self.specs) + 64:
+            self._heap = [e for e in self._heap if self._gen.get(e[1]) == e[2]]
+            heapq.heapify(self._heap)
+
+    def _next_entry(self) -> tuple[float, str, int] | None:
+        while self._heap and self._gen.get(self._heap[0][1]) != self._heap[0][2]:
+            heapq.heappop(self._heap)
+        return self._heap[0] if self._heap else None
 
     async def _store_definitions(self) -> None:
         await self.store.sync_config_jobs(
@@ -249,6 +273,8 @@ class Supervisor:
         }
         for name in specs:
             self.timings.setdefault(name, scheduler.Timing(known_since=now))
+        for name in set(self._gen) | set(specs):
+            self._reschedule(name, now)
         self._wake.set()
         return changes
 
@@ -292,12 +318,23 @@ class Supervisor:
                 self._manual.append(name)  # after the running one, or when a slot frees
                 continue
             self._start(self.specs[name], now, store.Trigger.manual)
-        plans = [s.plan for s in self.specs.values()]
-        for due in scheduler.pending(plans, self.timings, now, self.running):
-            if self._capacity() <= 0:
+        while self._capacity() > 0:
+            entry = self._next_entry()
+            if entry is None or entry[0] > now:
                 break
+            _, name, gen = heapq.heappop(self._heap)
+            if name in self.running:
+                continue  # rescheduled when that run finishes
+            spec = self.specs[name]
+            # Re-check at dispatch: a job queued behind others may have left its time period.
+            due = scheduler.due(spec.plan, self.timings[name], now)
+            if due is None:
+                continue
+            if due.at > now:
+                heapq.heappush(self._heap, (due.at, name, gen))
+                continue
             trigger = store.Trigger.retry if due.retry else store.Trigger.schedule
-            self._start(self.specs[due.name], due.at, trigger)
+            self._start(spec, due.at, trigger)
 
     def _delay(self, now: float) -> float | None:
         candidates = []
@@ -305,10 +342,9 @@ class Supervisor:
         if lifetime and not self._retiring:
             candidates.append(self.started_at + lifetime)
         if self._capacity() > 0 and not self._retiring:
-            plans = [s.plan for s in self.specs.values()]
-            wake = scheduler.next_wakeup(plans, self.timings, now, self.running)
-            if wake is not None:
-                candidates.append(wake)
+            entry = self._next_entry()
+            if entry is not None:
+                candidates.append(entry[0])
         if not candidates:
             return None  # until a run finishes, a trigger, a reload or shutdown
         return max(0.0, min(candidates) - now)
@@ -433,6 +469,7 @@ class Supervisor:
             last_run_id=run_id,
             failures=self.timings[name].failures,
         )
+        self._reschedule(name, finished)
         level = "INFO" if state.ok else "WARNING"
         log.bind(action="run_finished").log(
             level, "{} in {:.3f}s: {}", state, finished - started, summary

@@ -198,51 +198,26 @@ class SQLiteStore(Store):
             "started": claim.started,
             "lease_until": claim.lease_until,
         }
-        async with self._transaction() as db:
-            async with db.execute(Q["claim_run"], params) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                return None
-            await db.execute(Q["mark_attempt"], {"job": claim.job, "started": claim.started})
-            return int(row[0])
+        # One statement (the runs_claimed trigger notes the attempt): atomic in autocommit.
+        row = await self._fetchone(Q["claim_run"], params)
+        return None if row is None else int(row[0])
 
     async def finish_run(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                Q["finish_run"],
-                {
-                    "id": run_id,
-                    "state": str(outcome.state),
-                    "finished": outcome.finished,
-                    "summary": outcome.summary,
-                    "counters": json.dumps(outcome.counters),
-                    "details": json.dumps(outcome.details, default=str),
-                    "changed": None if outcome.changed is None else int(outcome.changed),
-                },
-            )
-            await db.execute(
-                Q["record_result"],
-                {
-                    "job": claim.job,
-                    "started": claim.started,
-                    "finished": outcome.finished,
-                    "ok": int(outcome.state.ok),
-                    "state": str(outcome.state),
-                    "summary": outcome.summary,
-                    "id": run_id,
-                },
-            )
+        params = {
+            "id": run_id,
+            "state": str(outcome.state),
+            "finished": outcome.finished,
+            "summary": outcome.summary,
+            "counters": json.dumps(outcome.counters),
+            "details": json.dumps(outcome.details, default=str),
+            "changed": None if outcome.changed is None else int(outcome.changed),
+        }
+        async with self._lock:
+            await self.db.execute(Q["finish_run"], params)
 
     async def interrupt_running(self, node: str | None, now: float) -> list[Interrupted]:
-        async with self._transaction() as db:
-            async with db.execute(Q["interrupt_running"], {"node": node, "now": now}) as cur:
-                rows = await cur.fetchall()
-            found = [Interrupted(r["id"], r["job"], r["started"]) for r in rows]
-            for item in found:
-                await db.execute(
-                    Q["interrupted_state"], {"job": item.job, "now": now, "id": item.run_id}
-                )
-        return found
+        rows = await self._fetchall(Q["interrupt_running"], {"node": node, "now": now})
+        return [Interrupted(r["id"], r["job"], r["started"]) for r in rows]
 
     async def history(self, job: str, limit: int = 20) -> list[Run]:
         rows = await self._fetchall(Q["history"], {"job": job, "limit": limit})
@@ -282,6 +257,15 @@ class SQLiteStore(Store):
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (none of ours has ';' inside a literal)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration script into statements; trigger bodies hold ';' of their own."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -31,39 +31,17 @@ VALUES (:job, :kind, :node, :trigger, :attempt, :job_version, :scheduled_for, :s
 ON CONFLICT (job, scheduled_for) DO NOTHING
 RETURNING id;
 
--- name: mark_attempt
-INSERT INTO job_state (job, last_attempt) VALUES (:job, :started)
-ON CONFLICT (job) DO UPDATE SET last_attempt = excluded.last_attempt;
-
 -- name: finish_run
+-- The runs_finished trigger updates job_state in the same statement.
 UPDATE runs SET state = :state, finished = :finished, summary = :summary, counters = :counters,
                 details = :details, changed = :changed, lease_until = NULL
 WHERE id = :id AND state = 'running';
-
--- name: record_result
-INSERT INTO job_state (job, last_attempt, last_finished, last_success, last_result, last_error,
-                       last_run_id, failures)
-VALUES (:job, :started, :finished, CASE WHEN :ok THEN :finished END, :state,
-        CASE WHEN :ok THEN NULL ELSE :summary END, :id, CASE WHEN :ok THEN 0 ELSE 1 END)
-ON CONFLICT (job) DO UPDATE SET
-    last_finished = excluded.last_finished,
-    last_success = COALESCE(excluded.last_success, job_state.last_success),
-    last_result = excluded.last_result,
-    last_error = excluded.last_error,
-    last_run_id = excluded.last_run_id,
-    failures = CASE WHEN :ok THEN 0 ELSE job_state.failures + 1 END;
 
 -- name: interrupt_running
 UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
                 summary = 'interrupted: the daemon stopped during the run (crash, kill -9 or power loss)'
 WHERE state = 'running' AND (:node IS NULL OR node = :node)
 RETURNING id, job, started;
-
--- name: interrupted_state
-UPDATE job_state SET last_result = 'interrupted', last_finished = :now,
-                     last_error = 'interrupted: the daemon stopped during the run', last_run_id = :id,
-                     failures = failures + 1
-WHERE job = :job;
 
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,

@@ -46,3 +46,33 @@ CREATE TABLE runs (
 CREATE INDEX runs_job_started ON runs (job, started DESC);
 CREATE INDEX runs_state ON runs (state);
 CREATE INDEX runs_finished ON runs (finished);
+
+-- job_state follows the runs table: a claim notes the attempt, a finished (or interrupted) run
+-- notes its result. Triggers make each of these one statement, atomic with the run row itself.
+CREATE TRIGGER runs_claimed AFTER INSERT ON runs
+BEGIN
+    INSERT INTO job_state (job, last_attempt) VALUES (new.job, new.started)
+    ON CONFLICT (job) DO UPDATE SET
+        last_attempt = max(coalesce(job_state.last_attempt, 0), excluded.last_attempt);
+END;
+
+CREATE TRIGGER runs_finished AFTER UPDATE OF state ON runs
+WHEN old.state = 'running' AND new.state != 'running'
+BEGIN
+    INSERT INTO job_state (job, last_attempt, last_finished, last_success, last_result,
+                           last_error, last_run_id, failures)
+    VALUES (new.job, new.started, new.finished,
+            CASE WHEN new.state = 'succeeded' THEN new.finished END,
+            new.state,
+            CASE WHEN new.state = 'succeeded' THEN NULL ELSE new.summary END,
+            new.id,
+            CASE WHEN new.state = 'succeeded' THEN 0 ELSE 1 END)
+    ON CONFLICT (job) DO UPDATE SET
+        last_attempt = max(coalesce(job_state.last_attempt, 0), excluded.last_attempt),
+        last_finished = excluded.last_finished,
+        last_success = coalesce(excluded.last_success, job_state.last_success),
+        last_result = excluded.last_result,
+        last_error = excluded.last_error,
+        last_run_id = excluded.last_run_id,
+        failures = CASE WHEN excluded.failures = 0 THEN 0 ELSE job_state.failures + 1 END;
+END;
