@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import heapq
 import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -99,8 +99,18 @@ def definition(job: config_mod.JobConfig) -> dict[str, Any]:
     return job.model_dump(mode="json", exclude={"name", "kind"})
 
 
+_PROCESS: psutil.Process | None = None
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def rss() -> int:
-    return int(psutil.Process(os.getpid()).memory_info().rss)
+    global _PROCESS
+    if _PROCESS is None or _PROCESS.pid != os.getpid():
+        _PROCESS = psutil.Process(os.getpid())
+    return int(_PROCESS.memory_info().rss)
 
 
 class Supervisor:
@@ -135,6 +145,8 @@ class Supervisor:
         self._stopping = False
         self._retiring = False
         self._http: aiohttp.ClientSession | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Future[None]] = set()
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -197,7 +209,13 @@ class Supervisor:
         """RSS after start-up: the memory rule measures growth from here."""
         self.baseline_rss = rss()
 
+    async def flush(self) -> None:
+        """Wait until every run's finish is written."""
+        while self._writes:
+            await asyncio.gather(*self._writes)
+
     async def close(self) -> None:
+        await self.flush()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -299,11 +317,20 @@ class Supervisor:
                 break
             if not self._retiring:
                 self._dispatch(now)
-            delay = self._delay(self.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            self._arm_timer(self._delay(self.clock()))
+            await self._wake.wait()
+        self._arm_timer(None)
         await self._drain()
         return self.exit_reason or "stopped"
+
+    def _arm_timer(self, delay: float | None) -> None:
+        """One timer handle sets the wake event at the next due instant (or none at all):
+        cheaper than a wait_for task per iteration, and nothing runs while nothing is due."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if delay is not None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     def _capacity(self) -> int:
         return self.settings.runner.concurrency - len(self.running)
@@ -376,6 +403,7 @@ class Supervisor:
             for task in pending:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.flush()
 
     # -- one run -------------------------------------------------------------------------------
 
@@ -392,11 +420,14 @@ class Supervisor:
                 return await self._execute(self.specs[d.name], d.at, trigger)
 
         results = await asyncio.gather(*(one(d) for d in due))
+        await self.flush()
         return [r for r in results if r is not None]
 
     async def run_now(self, name: str) -> RunReport | None:
         """``job run NAME``: now, outside the schedule, recorded like any other run."""
-        return await self._execute(self.specs[name], self.clock(), store.Trigger.manual)
+        report = await self._execute(self.specs[name], self.clock(), store.Trigger.manual)
+        await self.flush()
+        return report
 
     async def _execute(
         self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger
@@ -448,8 +479,11 @@ class Supervisor:
         state, summary, counters, changed = await self._call(spec, ctx, timeout, log)
         finished = self.clock()
         outcome = store.Outcome(state, finished, summary, counters, ctx.details, changed)
-        # The record must land even if a shutdown cancels us while we write it.
-        await asyncio.shield(self.store.finish_run(run_id, claim, outcome))
+        # The finish is written in the background so the next run's claim can queue right behind
+        # it; shutdown and close wait for every pending write (_flush), so nothing is lost.
+        write = asyncio.ensure_future(self.store.finish_run(run_id, claim, outcome))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
         timing = self.timings.get(name, scheduler.Timing(started))
         self.timings[name] = replace(
             timing,
@@ -528,6 +562,10 @@ class Supervisor:
         if self.baseline_rss is None:
             return
         limit = self.settings.runner.memory_growth_limit
+        # The peak RSS is a cheap syscall and never below the current RSS: read /proc only when
+        # the peak says the limit may have been crossed.
+        if limit and peak_rss() - self.baseline_rss <= limit:
+            return
         now_rss = rss()
         growth = now_rss - self.baseline_rss
         if limit and growth > limit:
