@@ -141,3 +141,61 @@ async def test_shutdown_cancels_after_grace(make: Make) -> None:
     assert reason == "test"
     [run] = await sup.store.history("a")
     assert str(run.state) == "cancelled"
+
+
+async def test_retries_after_failure_then_back_to_the_interval(make: Make) -> None:
+    sup = await make(
+        [
+            {
+                "name": "flaky",
+                "kind": "fail",
+                "interval": "1h",
+                "retry": {"attempts": 2, "backoff": "200ms"},
+            }
+        ]
+    )
+    await run_for(sup, 1.5)
+    history = list(reversed(await sup.store.history("flaky")))
+    assert [(r.trigger, r.attempt, str(r.state)) for r in history] == [
+        ("schedule", 1, "failed"),
+        ("retry", 2, "failed"),
+        ("retry", 3, "failed"),
+    ]
+    assert history[1].started - history[0].finished == pytest.approx(0.2, abs=0.15)
+    due = sup.job_views(sup.clock())[0]["next_due"]
+    assert due == pytest.approx(history[-1].started + 3600, abs=1e-6)
+
+
+async def test_period_gates_the_run_and_manual_trigger_ignores_it(
+    make: Make, tmp_path: Path
+) -> None:
+    settings = config_mod.parse(
+        {
+            "database": "sqlite:///p.db",
+            "node": "n",
+            "timeperiods": {"never-now": {"ranges": {"2001-01-01": "00:00-24:00"}}},
+            "jobs": [
+                {"name": "gated", "kind": "noop", "interval": "1s", "timeperiod": "never-now"}
+            ],
+        },
+        base_dir=tmp_path,
+    )
+    db = store.open_store(settings.database_url())
+    await db.open()
+    try:
+        sup = Supervisor(settings, db, registry.discover())
+        await sup.start()
+        assert sup.job_views(sup.clock())[0]["next_due"] is None
+        assert sup.job_views(sup.clock())[0]["in_period"] is False
+        task = asyncio.create_task(sup.serve())
+        await asyncio.sleep(0.3)
+        assert await db.history("gated") == []
+        sup.trigger("gated")
+        await asyncio.sleep(0.3)
+        sup.shutdown("test over")
+        await task
+        [run] = await db.history("gated")
+        assert (run.trigger, str(run.state)) == ("manual", "succeeded")
+        await sup.close()
+    finally:
+        await db.close()
