@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a job failed, 2 a usage or config error (with the reaso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -16,11 +17,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from directord import config as config_mod
-from directord import daemon, store, timeperiods
+from directord import daemon, store, tables, timeperiods
 from directord import log as log_mod
 from directord.jobs import registry
 from directord.supervisor import RunReport, Supervisor, build_specs
 from directord.timeperiods import report
+from directord.web import app as web_app
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -187,12 +189,6 @@ def timeperiod_show(
 # -- jobs --------------------------------------------------------------------------------------
 
 
-def _ts(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _report_line(r: RunReport) -> str:
     return f"{r.job}: {r.state} in {r.finished - r.started:.1f}s (run {r.run_id}): {r.summary}"
 
@@ -227,7 +223,7 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 def _guard(fn: Callable[[], R]) -> R:
     try:
         return fn()
-    except store.StoreError as exc:
+    except (store.StoreError, web_app.HttpError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
@@ -244,38 +240,7 @@ def jobs_list(obj: Context, as_json: bool) -> None:
         return sup.job_views(sup.clock())
 
     rows = _guard(lambda: daemon.run(views, obj.settings()))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    header = (
-        "name",
-        "kind",
-        "enabled",
-        "interval",
-        "timeperiod",
-        "in period",
-        "last attempt",
-        "last result",
-        "next due",
-    )
-    table = [header]
-    for r in rows:
-        table.append(
-            (
-                str(r["name"]),
-                str(r["kind"]),
-                "yes" if r["enabled"] else "no",
-                f"{r['interval']:g}s",
-                str(r["timeperiod"] or "-"),
-                "yes" if r["in_period"] else "no",
-                _ts(r["last_attempt"]),
-                str(r["last_result"] or "-"),
-                _ts(r["next_due"]),
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(json.dumps(rows, indent=2) if as_json else tables.jobs(rows))
 
 
 @jobs_group.command("kinds")
@@ -356,6 +321,28 @@ def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
     for r in runs:
         took = "-" if r.finished is None else f"{r.finished - r.started:.1f}s"
         click.echo(
-            f"{r.id:>7}  {_ts(r.started)}  {r.state!s:<11} {took:>8}  {r.trigger:<8} "
+            f"{r.id:>7}  {tables.when(r.started)}  {r.state!s:<11} {took:>8}  {r.trigger:<8} "
             f"{r.summary or ''}"
         )
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+@main.command("health")
+@click.option("--url", default=None, help="The daemon's base URL (default: from http.listen).")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
+@click.pass_obj
+def health(obj: Context, url: str | None, timeout: float) -> None:
+    """Check a running daemon, for Icinga/Nagios: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    from directord import check
+
+    if url is None:
+        listen = config_mod.DEFAULT_LISTEN
+        with contextlib.suppress(config_mod.ConfigError):  # no config: the default address
+            listen = obj.settings().http.listen
+        host, _, port = listen.rpartition(":")
+        url = f"http://{host}:{port}"
+    verdict = check.check(url, timeout)
+    click.echo(verdict.text)
+    sys.exit(verdict.code)

@@ -16,9 +16,10 @@ from typing import TypeVar
 from loguru import logger
 
 from directord import config as config_mod
-from directord import store
+from directord import store, systemd, tables
 from directord.jobs import registry
 from directord.supervisor import Supervisor
+from directord.web import app as web_app
 
 T = TypeVar("T")
 
@@ -58,8 +59,71 @@ def run(coro_fn: Callable[[Supervisor], Awaitable[T]], settings: config_mod.Sett
     return asyncio.run(main())
 
 
+def read_token(settings: config_mod.Settings) -> str | None:
+    """The API's bearer token from http.token_file (None: the API is off)."""
+    if settings.http.token_file is None:
+        return None
+    path = settings.resolve_path(settings.http.token_file)
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise config_mod.ConfigError(
+            [f"http.token_file: cannot read {path}: {exc.strerror}"], settings.source
+        ) from None
+    if not token:
+        raise config_mod.ConfigError([f"http.token_file: {path} is empty"], settings.source)
+    return token
+
+
+def status_line(supervisor: Supervisor) -> str:
+    """What systemctl status shows: the running job, else the next due one."""
+    now = supervisor.clock()
+    if supervisor.running:
+        return "running " + ", ".join(
+            f"{r.job} ({now - r.started:.0f}s)" for r in supervisor.running.values()
+        )
+    nxt = supervisor.next_due()
+    if nxt is None:
+        return f"idle, {len(supervisor.specs)} jobs, nothing scheduled"
+    return f"idle, {len(supervisor.specs)} jobs, next: {nxt[1]} at {tables.when(nxt[0])}"
+
+
 async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
-    """The daemon: runs until a signal or the memory rule stops it. Always exits 0 then."""
+    """The daemon: HTTP, optional aiomonitor, sd_notify and the supervisor on one loop, until a
+    signal or the memory rule stops it. Exits 0 then."""
+    settings = supervisor.settings
+    token = read_token(settings)
+    notifier = systemd.Notifier()
+    # The heartbeat keeps /health fresh and feeds the systemd watchdog: half of either period.
+    intervals = [settings.http.stale_after / 2]
+    if notifier.watchdog_interval:
+        intervals.append(notifier.watchdog_interval)
+        supervisor.tick_listeners.append(notifier.watchdog)
+    supervisor.tick_interval = min(intervals)
+
+    def on_event(event: str, data: dict[str, object]) -> None:
+        if event == "stopping":
+            notifier.stopping(f"stopping: {data['reason']}")
+        elif event in ("run_started", "run_finished"):
+            notifier.status(status_line(supervisor))
+
+    supervisor.listeners.append(on_event)
+    runner = await web_app.start(web_app.create_app(supervisor, token), settings.http.listen)
+    monitor = None
+    if settings.monitor.enabled:
+        from directord import monitor as monitor_mod
+
+        monitor = monitor_mod.start(supervisor, settings.monitor)
+    try:
+        return await _serve(supervisor, config_path, notifier)
+    finally:
+        await runner.cleanup()
+        if monitor is not None:
+            monitor.close()
+        notifier.close()
+
+
+async def _serve(supervisor: Supervisor, config_path: Path, notifier: systemd.Notifier) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, supervisor.shutdown, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, supervisor.shutdown, "SIGINT")
@@ -82,12 +146,15 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     supervisor.mark_baseline()
     logger.bind(action="daemon_started").info(
-        "directord on {} with {} jobs, concurrency {}, baseline RSS {:.0f} MiB",
+        "directord on {} with {} jobs, concurrency {}, http {}, baseline RSS {:.0f} MiB",
         supervisor.node,
         len(supervisor.specs),
         supervisor.settings.runner.concurrency,
+        supervisor.settings.http.listen,
         (supervisor.baseline_rss or 0) / (1 << 20),
     )
+    # The store is open and the HTTP server listens: systemd may consider us started.
+    notifier.ready(status_line(supervisor))
     try:
         reason = await supervisor.serve()
     finally:

@@ -60,6 +60,16 @@ class RunReport:
         return self.state.ok
 
 
+@dataclass(frozen=True)
+class Stall:
+    """The event loop was blocked: a heartbeat fired ``lag`` seconds late."""
+
+    lag: float
+    monotonic: float
+    wall: float
+    jobs: tuple[str, ...]
+
+
 @dataclass
 class ActiveRun:
     job: str
@@ -146,6 +156,17 @@ class Supervisor:
         self._retiring = False
         self._http: aiohttp.ClientSession | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The heartbeat: while serve() runs, a timer every tick_interval seconds that touches
+        # neither the schedule nor the store. /health and the systemd watchdog live on it.
+        self.tick_interval: float | None = None
+        self.tick_listeners: list[Callable[[], object]] = []
+        self.last_tick: float | None = None
+        self.last_stall: Stall | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._tick_due = 0.0
+        self.serving = False
+        # (job, monotonic end) of recent runs: a stall is blamed on those that were running then.
+        self._recent_ends: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)
         self._writes: set[asyncio.Future[None]] = set()
 
     # -- set-up --------------------------------------------------------------------------------
@@ -238,11 +259,17 @@ class Supervisor:
             self._manual.append(name)
         self._wake.set()
 
+    def next_due(self) -> tuple[float, str] | None:
+        """The next scheduled run: (when, job), or None."""
+        entry = self._next_entry()
+        return None if entry is None else (entry[0], entry[1])
+
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Stop taking new work; running jobs get shutdown_grace, then are cancelled."""
         if not self._stopping:
             logger.bind(action="shutdown").info("shutting down: {}", reason)
             self.exit_reason = self.exit_reason or reason
+            self._emit("stopping", reason=reason)
         self._stopping = True
         self._wake.set()
 
@@ -251,6 +278,7 @@ class Supervisor:
         if not self._retiring:
             logger.bind(action="retire").warning("exiting after the running jobs: {}", reason)
             self.exit_reason = reason
+            self._emit("stopping", reason=reason)
         self._retiring = True
         self._wake.set()
 
@@ -307,6 +335,43 @@ class Supervisor:
 
     async def serve(self) -> str:
         """Run jobs as they fall due until shutdown or retirement; returns why it stopped."""
+        self.serving = True
+        self._tick()
+        try:
+            return await self._serve()
+        finally:
+            self.serving = False
+            if self._tick_handle is not None:
+                self._tick_handle.cancel()
+                self._tick_handle = None
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.last_tick is not None and self.tick_interval:
+            lag = now - self._tick_due
+            if lag >= self.tick_interval:
+                suspects = dict.fromkeys(
+                    [job for job, ended in self._recent_ends if ended >= self._tick_due]
+                    + list(self.running)
+                )
+                self.last_stall = Stall(lag, now, self.clock(), tuple(suspects))
+                logger.bind(action="loop_stalled").error(
+                    "the event loop was blocked for {:.1f}s (running: {})",
+                    lag,
+                    ", ".join(self.running) or "no job",
+                )
+        self.last_tick = now
+        for listener in self.tick_listeners:
+            try:
+                listener()
+            except Exception:
+                logger.bind(action="listener_failed").exception("tick listener")
+        if self.tick_interval and self.serving:
+            self._tick_due = now + self.tick_interval
+            loop = asyncio.get_running_loop()
+            self._tick_handle = loop.call_later(self.tick_interval, self._tick)
+
+    async def _serve(self) -> str:
         while True:
             self._wake.clear()
             now = self.clock()
@@ -477,6 +542,7 @@ class Supervisor:
             _http_factory=self.http,
         )
         state, summary, counters, changed = await self._call(spec, ctx, timeout, log)
+        self._recent_ends.append((name, time.monotonic()))
         finished = self.clock()
         outcome = store.Outcome(state, finished, summary, counters, ctx.details, changed)
         # The finish is written in the background so the next run's claim can queue right behind

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,23 @@ PLUGINS = Path(__file__).parent / "plugins"
 # In-process tests discover the test plugin's entry points the same way subprocesses do.
 if str(PLUGINS) not in sys.path:
     sys.path.append(str(PLUGINS))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 def plugin_env(**extra: str) -> dict[str, str]:
@@ -91,7 +111,7 @@ def pid_alive(pid: int) -> bool:
 class Daemon:
     """``directord jobs run --forever`` as a subprocess, stopped in a finally."""
 
-    def __init__(self, config: Path, *extra: str) -> None:
+    def __init__(self, config: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log = config.parent / "daemon.log"
         self._log_file = self.log.open("w")
@@ -110,7 +130,7 @@ class Daemon:
             ],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            env=plugin_env(),
+            env=plugin_env(**(env or {})),
             start_new_session=True,
         )
 
@@ -146,8 +166,8 @@ class Daemon:
 def daemon_factory() -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def start(config: Path, *extra: str) -> Daemon:
-        d = Daemon(config, *extra)
+    def start(config: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+        d = Daemon(config, *extra, env=env)
         started.append(d)
         return d
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,6 +87,7 @@ class SQLiteStore(Store):
         self._lock = asyncio.Lock()
         self._writes = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the opened file
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -115,6 +117,9 @@ class SQLiteStore(Store):
             # run on a connection of their own instead, after enough writes (_note_writes).
             await self._db.execute("PRAGMA wal_autocheckpoint = 0")
             await self._migrate()
+            if self.path != ":memory:":
+                st = os.stat(self.path)
+                self._identity = (st.st_dev, st.st_ino)
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
@@ -188,6 +193,25 @@ class SQLiteStore(Store):
             await self._fetchone(Q["ping"])
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite does not answer: {exc}") from exc
+        if self._identity is not None:
+            # The open connection keeps working on a file that was deleted, replaced or damaged
+            # underneath it; the next start would not. Look at the path itself (off the loop).
+            problem = await asyncio.to_thread(self._file_problem)
+            if problem:
+                raise StoreError(f"the database file {self.path} {problem}")
+
+    def _file_problem(self) -> str | None:
+        try:
+            st = os.stat(self.path)
+            with open(self.path, "rb") as f:
+                header = f.read(16)
+        except OSError as exc:
+            return f"cannot be read: {exc.strerror}"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return "was replaced or removed since it was opened"
+        if header != b"SQLite format 3\x00":
+            return "is no longer an SQLite database"
+        return None
 
     async def sync_config_jobs(
         self, jobs: list[tuple[str, str, dict[str, Any]]], now: float

@@ -1,0 +1,178 @@
+"""GET /health, /status and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from directord import __version__, store
+from directord.supervisor import rss
+
+if TYPE_CHECKING:
+    from directord.supervisor import JobSpec, Supervisor
+    from directord.web.metrics import Metrics
+
+PING_TIMEOUT = 1.0
+REDACTED = "***"
+# Besides what a kind declares secret, any setting named like one of these is never shown.
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "credential")
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def redact(settings: Any, secret: frozenset[str]) -> Any:
+    """Settings as shown to people: secret fields (declared, or named like one) replaced."""
+    if isinstance(settings, dict):
+        out = {}
+        for key, value in settings.items():
+            name = str(key).lower()
+            if key in secret or any(word in name for word in _SECRET_WORDS):
+                out[key] = REDACTED
+            else:
+                out[key] = redact(value, frozenset())
+        return out
+    if isinstance(settings, list):
+        return [redact(v, frozenset()) for v in settings]
+    return settings
+
+
+def job_settings(spec: JobSpec) -> Any:
+    return redact(spec.config.settings, spec.kind.secret_settings)
+
+
+@dataclass
+class _Ping:
+    checked: float = 0.0
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class Health:
+    """Whether the daemon works: its heartbeat is fresh, the loop was not blocked lately, and
+    the store answers. The store is pinged at most once a second, however often /health is hit.
+    """
+
+    def __init__(self, supervisor: Supervisor, stale_after: float) -> None:
+        self.supervisor = supervisor
+        self.stale_after = stale_after
+        self._ping = _Ping()
+
+    async def _check_store(self) -> None:
+        try:
+            await asyncio.wait_for(self.supervisor.store.ping(), PING_TIMEOUT)
+            self._ping.error = None
+        except TimeoutError:
+            self._ping.error = f"the database did not answer within {PING_TIMEOUT:g}s"
+        except store.StoreError as exc:
+            self._ping.error = str(exc)
+        self._ping.checked = time.monotonic()
+
+    async def problems(self) -> list[str]:
+        sup = self.supervisor
+        now = time.monotonic()
+        out = []
+        if not sup.serving:
+            out.append("the supervisor is not running")
+        elif sup.last_tick is None or now - sup.last_tick > self.stale_after:
+            age = "never" if sup.last_tick is None else f"{now - sup.last_tick:.1f}s ago"
+            out.append(f"the supervisor last ticked {age} (stale after {self.stale_after:g}s)")
+        stall = sup.last_stall
+        if stall is not None and now - stall.monotonic < self.stale_after:
+            during = f" while running {', '.join(stall.jobs)}" if stall.jobs else ""
+            out.append(f"the event loop was blocked for {stall.lag:.1f}s{during}")
+        if now - self._ping.checked >= 1.0:
+            if self._ping.task is None or self._ping.task.done():
+                self._ping.task = asyncio.ensure_future(self._check_store())
+            await asyncio.shield(self._ping.task)
+        if self._ping.error:
+            out.append(self._ping.error)
+        return out
+
+
+def status_document(sup: Supervisor) -> dict[str, Any]:
+    now = sup.clock()
+    jobs = []
+    for view in sup.job_views(now):
+        spec = sup.specs[view["name"]]
+        jobs.append(
+            {
+                **view,
+                "last_attempt": iso(view["last_attempt"]),
+                "last_success": iso(view["last_success"]),
+                "next_due": iso(view["next_due"]),
+                "overdue": _overdue(view, now),
+                "running": None
+                if view["running"] is None
+                else {
+                    **view["running"],
+                    "started": iso(view["running"]["started"]),
+                },
+                "settings": job_settings(spec),
+            }
+        )
+    running = [
+        {
+            "job": r.job,
+            "run_id": r.run_id,
+            "started": iso(r.started),
+            "elapsed": round(now - r.started, 3),
+        }
+        for r in sup.running.values()
+    ]
+    return {
+        "version": __version__,
+        "node": sup.node,
+        "pid": os.getpid(),
+        "started": iso(sup.started_at),
+        "uptime": round(now - sup.started_at, 3),
+        "rss": rss(),
+        "concurrency": sup.settings.runner.concurrency,
+        "running": running,
+        "jobs": jobs,
+    }
+
+
+def _overdue(view: dict[str, Any], now: float) -> bool:
+    """Due more than one interval ago while its period is active: something holds it up."""
+    due = view["next_due"]
+    return (
+        view["enabled"]
+        and view["in_period"]
+        and view["running"] is None
+        and due is not None
+        and now - due > view["interval"]
+    )
+
+
+def routes(supervisor: Supervisor, health: Health, metrics: Metrics) -> list[web.RouteDef]:
+    async def get_health(request: web.Request) -> web.Response:
+        problems = await health.problems()
+        body = {
+            "status": "ok" if not problems else "failing",
+            "problems": problems,
+            "node": supervisor.node,
+            "running": [r.job for r in supervisor.running.values()],
+            "jobs": len(supervisor.specs),
+        }
+        return web.json_response(body, status=200 if not problems else 503)
+
+    async def get_status(request: web.Request) -> web.Response:
+        return web.json_response(status_document(supervisor))
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return [
+        web.get("/health", get_health),
+        web.get("/status", get_status),
+        web.get("/metrics", get_metrics),
+    ]
