@@ -322,6 +322,7 @@ class Supervisor:
         for name in set(self._gen) | set(specs):
             self._reschedule(name, now)
         self._wake.set()
+        self._emit("reloaded", changes=changes)
         return changes
 
     async def apply_reload(self, settings: config_mod.Settings) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -153,6 +154,30 @@ def _overdue(view: dict[str, Any], now: float) -> bool:
     )
 
 
+class _StatusCache:
+    """The rendered /status for up to MAX_AGE seconds, dropped at every run start, finish and
+    reload: with a thousand jobs a render costs milliseconds of the loop that dispatches jobs,
+    and pollers ask far more often than anything changes."""
+
+    MAX_AGE = 1.0
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.body: bytes | None = None
+        self.rendered = 0.0
+        supervisor.listeners.append(self._changed)
+
+    def _changed(self, event: str, data: dict[str, Any]) -> None:
+        self.body = None
+
+    def get(self) -> bytes:
+        now = time.monotonic()
+        if self.body is None or now - self.rendered >= self.MAX_AGE:
+            self.body = json.dumps(status_document(self.supervisor)).encode()
+            self.rendered = now
+        return self.body
+
+
 def routes(supervisor: Supervisor, health: Health, metrics: Metrics) -> list[web.RouteDef]:
     async def get_health(request: web.Request) -> web.Response:
         problems = await health.problems()
@@ -165,8 +190,10 @@ def routes(supervisor: Supervisor, health: Health, metrics: Metrics) -> list[web
         }
         return web.json_response(body, status=200 if not problems else 503)
 
+    cache = _StatusCache(supervisor)
+
     async def get_status(request: web.Request) -> web.Response:
-        return web.json_response(status_document(supervisor))
+        return web.Response(body=cache.get(), content_type="application/json")
 
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
