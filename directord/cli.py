@@ -57,7 +57,8 @@ class Context:
 
     def settings(self) -> config_mod.Settings:
         if self._settings is None:
-            self._settings = config_mod.load(config_mod.find_config(self.config_path))
+            path = config_mod.find_config(self.config_path)
+            self._settings = config_mod.load(path, kinds=registry.discover())
         return self._settings
 
 

@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from directord import timeperiods
+
+if TYPE_CHECKING:
+    from directord.jobs.registry import Kinds
 
 DEFAULT_PATHS = (Path("config.yaml"), Path("/etc/directord/config.yaml"))
 DEFAULT_LISTEN = "127.0.0.1:8040"
@@ -201,7 +204,16 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _message(error: Mapping[str, Any]) -> str:
+# Besides what a job kind declares secret, any setting named like one of these is never shown.
+SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "credential")
+
+
+def is_secret_name(name: object, declared: frozenset[str] = frozenset()) -> bool:
+    text = str(name).lower()
+    return name in declared or any(word in text for word in SECRET_WORDS)
+
+
+def _message(error: Mapping[str, Any], secret: bool = False) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "missing":
         return "missing (required)"
@@ -210,13 +222,25 @@ def _message(error: Mapping[str, Any]) -> str:
     if msg.startswith("Value error, "):
         return str(msg[len("Value error, ") :])
     value = error.get("input")
+    if secret:
+        return f"{msg[0].lower()}{msg[1:]} (value not shown: a secret)"
     if isinstance(value, str | int | float | bool) or value is None:
         return f"{value!r}: {msg[0].lower()}{msg[1:]}"
     return f"{msg[0].lower()}{msg[1:]}"
 
 
-def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[str]:
-    return [f"{_loc((*prefix, *e['loc']))}: {_message(e)}" for e in exc.errors()]
+def validation_errors(
+    exc: ValidationError,
+    prefix: tuple[int | str, ...] = (),
+    secret: frozenset[str] = frozenset(),
+) -> list[str]:
+    """One line per error: its field path and what is wrong. Values of fields that are secret
+    (named in ``secret``, or named like a password or token) are not repeated."""
+    return [
+        f"{_loc((*prefix, *e['loc']))}: "
+        f"{_message(e, any(is_secret_name(part, secret) for part in e['loc']))}"
+        for e in exc.errors()
+    ]
 
 
 def find_config(explicit: str | None) -> Path:
@@ -237,7 +261,7 @@ def find_config(explicit: str | None) -> Path:
     )
 
 
-def load(path: str | os.PathLike[str]) -> Settings:
+def load(path: str | os.PathLike[str], kinds: Kinds | None = None) -> Settings:
     """Read, parse and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     source = str(path)
@@ -252,11 +276,21 @@ def load(path: str | os.PathLike[str]) -> Settings:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}not valid YAML: {problem}"], source) from None
-    settings = parse(raw if raw is not None else {}, base_dir=path.resolve().parent, source=source)
+    settings = parse(
+        raw if raw is not None else {}, base_dir=path.resolve().parent, source=source, kinds=kinds
+    )
     return settings
 
 
-def parse(raw: Any, *, base_dir: Path | None = None, source: str | None = None) -> Settings:
+def parse(
+    raw: Any,
+    *,
+    base_dir: Path | None = None,
+    source: str | None = None,
+    kinds: Kinds | None = None,
+) -> Settings:
+    """Validate a parsed config. With ``kinds``, each job's kind and settings are checked too,
+    so every error (fields, references, kinds, kind settings) is reported at once."""
     if not isinstance(raw, dict):
         raise ConfigError(["the top level must be a mapping of keys"], source)
     try:
@@ -266,6 +300,10 @@ def parse(raw: Any, *, base_dir: Path | None = None, source: str | None = None) 
     settings._base_dir = base_dir or Path.cwd()
     settings._source = source
     errors = _semantic_errors(settings)
+    if kinds is not None:
+        from directord.jobs.registry import validate_jobs
+
+        errors += validate_jobs(settings, kinds)[1]
     if errors:
         raise ConfigError(errors, source)
     return settings

@@ -131,7 +131,7 @@ async def _serve(supervisor: Supervisor, config_path: Path, notifier: systemd.No
 
     async def reload() -> None:
         try:
-            settings = config_mod.load(config_path)
+            settings = config_mod.load(config_path, kinds=supervisor.kinds)
             await supervisor.apply_reload(settings)
         except config_mod.ConfigError as exc:
             logger.bind(action="reload_failed").error(

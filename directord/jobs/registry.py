@@ -85,5 +85,5 @@ def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any
         try:
             validated[job.name] = kind.Settings.model_validate(job.settings)
         except ValidationError as exc:
-            errors.extend(validation_errors(exc, ("jobs", i, "settings")))
+            errors.extend(validation_errors(exc, ("jobs", i, "settings"), kind.secret_settings))
     return validated, errors

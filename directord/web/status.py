@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from directord import __version__, store
+from directord import config as config_mod
 from directord.supervisor import rss
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 PING_TIMEOUT = 1.0
 REDACTED = "***"
-# Besides what a kind declares secret, any setting named like one of these is never shown.
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "credential")
 
 
 def iso(ts: float | None) -> str | None:
@@ -35,8 +34,7 @@ def redact(settings: Any, secret: frozenset[str]) -> Any:
     if isinstance(settings, dict):
         out = {}
         for key, value in settings.items():
-            name = str(key).lower()
-            if key in secret or any(word in name for word in _SECRET_WORDS):
+            if config_mod.is_secret_name(key, secret):
                 out[key] = REDACTED
             else:
                 out[key] = redact(value, frozenset())

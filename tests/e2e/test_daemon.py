@@ -303,6 +303,8 @@ def test_config_check_lists_all_job_errors_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "jobs[1].name: 'a' is already the name of jobs[0]" in result.stderr
     assert "jobs[2].after: unknown job 'zz'" in result.stderr
+    assert "jobs[2].kind: unknown job kind 'nope'" in result.stderr
+    assert "3 errors" in result.stderr
 
 
 def test_jobs_kinds_lists_plugins_and_broken_ones() -> None:
@@ -314,3 +316,20 @@ def test_jobs_kinds_lists_plugins_and_broken_ones() -> None:
     assert doc["broken"][0]["kind"] == "broken"
     command = next(k for k in doc["kinds"] if k["kind"] == "command")
     assert "command" in command["settings"]["required"]
+
+
+def test_max_lifetime_exits_0_after_the_running_job(
+    tmp_path: Path, daemon_factory: StartDaemon
+) -> None:
+    config = write_config(
+        tmp_path,
+        {"runner": {"max_lifetime": "2s"},
+         "jobs": [{"name": "long", "kind": "sleep", "interval": "1h", "settings": {"seconds": 3}}]},
+    )
+    d = daemon_factory(config)
+    started = time.monotonic()
+    assert d.wait(30) == 0
+    # It waited for the running job (3 s) rather than cancelling it at the 2 s mark.
+    assert time.monotonic() - started >= 3
+    assert [r["state"] for r in runs(d.db, "long")] == ["succeeded"]
+    assert "max_lifetime of 2s reached" in d.output()

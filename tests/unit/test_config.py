@@ -101,3 +101,32 @@ def test_find_config_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("DIRECTORD_CONFIG")
     (tmp_path / "config.yaml").write_text("{}")
     assert config_mod.find_config(None) == Path("config.yaml")
+
+
+def test_errors_never_repeat_a_secret_value() -> None:
+    from directord.jobs import registry
+
+    raw = {
+        "jobs": [
+            {
+                "name": "a",
+                "kind": "secret",
+                "interval": "1h",
+                "settings": {"user": ["not", "a", "string"], "password": 12345},
+            },
+            {
+                "name": "b",
+                "kind": "command",
+                "interval": "1h",
+                "settings": {"command": ["x"], "env": {"TOKEN": 987654}},
+            },
+        ]
+    }
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(raw, kinds=registry.discover())
+    text = str(info.value)
+    assert "jobs[0].settings.password: input should be a valid string (value not shown" in text
+    assert "jobs[1].settings.env.TOKEN:" in text
+    assert "12345" not in text
+    assert "987654" not in text
+    assert "jobs[0].settings.user" in text
