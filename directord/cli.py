@@ -5,9 +5,11 @@ Exit codes: 0 success, 1 a job failed, 2 a usage or config error (with the reaso
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
@@ -347,3 +349,134 @@ def health(obj: Context, url: str | None, timeout: float) -> None:
     verdict = check.check(url, timeout)
     click.echo(verdict.text)
     sys.exit(verdict.code)
+
+
+# -- import, sync, objects ---------------------------------------------------------------------
+
+
+@main.group("import")
+def import_group() -> None:
+    """Run imports."""
+
+
+@import_group.command("run")
+@click.argument("source")
+@click.pass_obj
+@handles_config_errors
+def import_run(obj: Context, source: str) -> None:
+    """Fetch SOURCE now and keep its rows as a new row set if they changed (exit 1 on failure)."""
+    from directord.icinga import pipeline
+    from directord.icinga.errors import SourceError
+
+    settings = obj.settings()
+    if source not in settings.import_sources:
+        known = ", ".join(sorted(settings.import_sources)) or "none defined"
+        fail(f"unknown import source {source!r} (known: {known})")
+
+    async def go(sup: Supervisor) -> pipeline.ImportOutcome:
+        async def to_thread(fn: Callable[..., R], *args: object) -> R:
+            return await asyncio.to_thread(fn, *args)
+
+        return await pipeline.run_import(
+            source,
+            settings.import_sources[source],
+            sup.store,
+            base_dir=settings.base_dir,
+            http=sup.http,
+            to_thread=to_thread,
+            now=time.time(),
+        )
+
+    try:
+        outcome = _guard(lambda: daemon.run(go, settings))
+    except SourceError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(outcome.summary)
+
+
+@main.group("sync")
+def sync_group() -> None:
+    """Run sync rules."""
+
+
+@sync_group.command("run")
+@click.argument("rule")
+@click.option("--dry-run", is_flag=True, help="Compute and show the change set; apply nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the change set as JSON.")
+@click.pass_obj
+@handles_config_errors
+def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
+    """Turn the latest imported rows into objects by RULE (exit 1 on failure)."""
+    from directord.icinga import pipeline
+    from directord.icinga.errors import SourceError
+
+    settings = obj.settings()
+    if rule not in settings.sync_rules:
+        known = ", ".join(sorted(settings.sync_rules)) or "none defined"
+        fail(f"unknown sync rule {rule!r} (known: {known})")
+
+    async def go(sup: Supervisor) -> pipeline.SyncOutcome:
+        async def to_thread(fn: Callable[..., R], *args: object) -> R:
+            return await asyncio.to_thread(fn, *args)
+
+        return await pipeline.run_sync(
+            rule,
+            settings.sync_rules[rule],
+            sup.store,
+            to_thread=to_thread,
+            now=time.time(),
+            apply=not dry_run,
+        )
+
+    try:
+        outcome = _guard(lambda: daemon.run(go, settings))
+    except SourceError as exc:
+        fail(str(exc), EXIT_FAILED)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "rule": rule,
+                    "applied": outcome.applied,
+                    "counts": outcome.counts,
+                    "changes": [c.as_json() for c in outcome.changes],
+                },
+                indent=2,
+            )
+        )
+        return
+    for change in outcome.changes:
+        click.echo(f"{change.action:<7} {change.type} {change.name}")
+        for prop, (before, after) in change.properties.items():
+            if change.action == "modify":
+                click.echo(f"          {prop}: {json.dumps(before)} -> {json.dumps(after)}")
+    click.echo(outcome.summary)
+
+
+@main.group("objects")
+def objects_group() -> None:
+    """The desired Icinga 2 objects."""
+
+
+@objects_group.command("list")
+@click.option("--type", "object_type", default=None, help="Only this type (Host, HostGroup...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handles_config_errors
+def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
+    """The objects sync runs made, by type and name."""
+
+    async def go(sup: Supervisor) -> list[tuple[str, str, str, str | None]]:
+        return await sup.store.objects(object_type)
+
+    rows = _guard(lambda: daemon.run(go, obj.settings()))
+    docs = [{"type": t, "name": n, "properties": json.loads(p), "rule": r} for t, n, p, r in rows]
+    if as_json:
+        click.echo(json.dumps(docs, indent=2))
+        return
+    table: list[tuple[str, ...]] = [("type", "name", "rule", "properties")]
+    for d in docs:
+        table.append(
+            (d["type"], d["name"], d["rule"] or "-", json.dumps(d["properties"], sort_keys=True))
+        )
+    click.echo(tables.render(table))

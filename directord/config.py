@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from directord import timeperiods
+from directord.icinga.rules import SyncRule
+from directord.icinga.sources import ImportSource
 
 if TYPE_CHECKING:
     from directord.jobs.registry import Kinds
@@ -155,8 +157,8 @@ class Settings(_Model):
     # Shaped by the icinga room (import, sync, render, deploy); validated by the kinds using them.
     icinga: dict[str, Any] = Field(default_factory=dict)
     templates: dict[str, Any] = Field(default_factory=dict)
-    import_sources: dict[str, Any] = Field(default_factory=dict)
-    sync_rules: dict[str, Any] = Field(default_factory=dict)
+    import_sources: dict[str, ImportSource] = Field(default_factory=dict)
+    sync_rules: dict[str, SyncRule] = Field(default_factory=dict)
     jobs: list[JobConfig] = Field(default_factory=list)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -378,6 +380,14 @@ def _semantic_errors(settings: Settings) -> list[str]:
             elif other == job.name:
                 errors.append(f"{where}.after: a job cannot run after itself")
     errors.extend(_after_cycles(settings.jobs))
+    for name, rule in settings.sync_rules.items():
+        for i, source in enumerate(rule.sources):
+            if source not in settings.import_sources:
+                known = ", ".join(sorted(settings.import_sources)) or "none defined"
+                errors.append(
+                    f"sync_rules.{name}.sources[{i}]: unknown import source {source!r} "
+                    f"(known: {known})"
+                )
     listen = settings.http.listen
     if not _valid_listen(listen):
         errors.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")

@@ -11,7 +11,11 @@ Rules (Director's, then better):
 - with a time period: when the period is not active at ``max(due, now)``, the job is due at the
   period's next start (computed with next_change, never polled). Outside the period nothing runs,
   not even a late job;
-- pending jobs run oldest due first, ties by name.
+- pending jobs run oldest due first, ties by name; a job whose ``after`` jobs are pending too
+  runs after them;
+- a chained job (``after``) is requested when a job it follows succeeded (and, with
+  ``only_if_changed``, changed something): the request makes it due at once, still inside its own
+  time period.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class Plan:
     disabled: bool = False
     retry_attempts: int = 0
     retry_backoff: float = 30.0
+    after: tuple[str, ...] = ()
+    only_if_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Timing:
     last_attempt: float | None = None
     last_finished: float | None = None
     failures: int = 0  # consecutive failed runs
+    requested_at: float | None = None  # a chain request: a job this one follows succeeded
 
 
 @dataclass(frozen=True, order=True)
@@ -50,6 +57,7 @@ class Due:
     name: str
     retry: bool = False
     gated: bool = False  # moved to the start of the job's time period
+    chained: bool = False  # due because a job it follows succeeded
 
 
 def due(plan: Plan, timing: Timing, now: float) -> Due | None:
@@ -66,18 +74,21 @@ def due(plan: Plan, timing: Timing, now: float) -> Due | None:
         retry_at = timing.last_finished + plan.retry_backoff
         if retry_at < at:
             at, retry = retry_at, True
+    chained = False
+    if timing.requested_at is not None and timing.requested_at < at:
+        at, retry, chained = timing.requested_at, False, True
     if plan.period is None:
-        return Due(at, plan.name, retry)
+        return Due(at, plan.name, retry, chained=chained)
     probe = max(at, now)
     if not plan.period.is_active_ts(probe):
         start = plan.period.next_change_ts(probe)
-        return None if start is None else Due(start, plan.name, retry, gated=True)
+        return None if start is None else Due(start, plan.name, retry, True, chained)
     if at < now and not plan.period.is_active_ts(at):
         # Due while the period was closed: the run is scheduled for the moment it opened.
         opened = plan.period.next_change_ts(at)
         if opened is not None and opened <= now:
-            return Due(opened, plan.name, retry, gated=True)
-    return Due(at, plan.name, retry)
+            return Due(opened, plan.name, retry, True, chained)
+    return Due(at, plan.name, retry, chained=chained)
 
 
 def all_due(
@@ -100,7 +111,42 @@ def pending(
     plans: Iterable[Plan], timings: Mapping[str, Timing], now: float, running: Collection[str] = ()
 ) -> list[Due]:
     """The jobs due at or before ``now``, in the order they should run."""
-    return [d for d in all_due(plans, timings, now, running) if d.at <= now]
+    plans = list(plans)
+    due_now = [d for d in all_due(plans, timings, now, running) if d.at <= now]
+    return after_dependencies(due_now, {p.name: p.after for p in plans})
+
+
+def after_dependencies(due: list[Due], after: Mapping[str, tuple[str, ...]]) -> list[Due]:
+    """``due`` reordered so no job comes before a job it follows that is also in the list
+    (otherwise the order stays: oldest due first, ties by name). Cycles are a config error."""
+    names = {d.name for d in due}
+    placed: set[str] = set()
+    out: list[Due] = []
+    waiting = list(due)
+    while waiting:
+        for i, d in enumerate(waiting):
+            if all(dep in placed or dep not in names for dep in after.get(d.name, ())):
+                out.append(waiting.pop(i))
+                placed.add(d.name)
+                break
+        else:  # a cycle slipped through: keep the plain order rather than lose jobs
+            out.extend(waiting)
+            break
+    return out
+
+
+def chain_requests(
+    plans: Iterable[Plan], finished: str, succeeded: bool, changed: bool | None
+) -> list[str]:
+    """The jobs to request after ``finished`` ended: those that follow it, if it succeeded
+    (and changed something, for the ones that ask for that)."""
+    if not succeeded:
+        return []
+    return [
+        p.name
+        for p in plans
+        if finished in p.after and (not p.only_if_changed or changed is not False)
+    ]
 
 
 def next_wakeup(

@@ -97,11 +97,19 @@ def build_specs(
             disabled=job.disabled,
             retry_attempts=job.retry.attempts,
             retry_backoff=job.retry.backoff,
+            after=tuple(job.after),
+            only_if_changed=job.only_if_changed,
         )
         kind = kinds.get(job.kind)
         assert kind is not None  # validate_jobs reported unknown kinds
         specs[job.name] = JobSpec(job, kind, validated[job.name], plan)
     return specs, periods
+
+
+def _trigger(due: scheduler.Due) -> store.Trigger:
+    if due.chained:
+        return store.Trigger.chain
+    return store.Trigger.retry if due.retry else store.Trigger.schedule
 
 
 def definition(job: config_mod.JobConfig) -> dict[str, Any]:
@@ -411,6 +419,7 @@ class Supervisor:
                 self._manual.append(name)  # after the running one, or when a slot frees
                 continue
             self._start(self.specs[name], now, store.Trigger.manual)
+        deferred: list[tuple[float, str, int]] = []
         while self._capacity() > 0:
             entry = self._next_entry()
             if entry is None or entry[0] > now:
@@ -426,8 +435,26 @@ class Supervisor:
             if due.at > now:
                 heapq.heappush(self._heap, (due.at, name, gen))
                 continue
-            trigger = store.Trigger.retry if due.retry else store.Trigger.schedule
-            self._start(spec, due.at, trigger)
+            if self._follows_pending(spec, now):
+                deferred.append((due.at, name, gen))  # after the job it follows
+                continue
+            self._start(spec, due.at, _trigger(due))
+        for entry in deferred:
+            heapq.heappush(self._heap, entry)
+
+    def _follows_pending(self, spec: JobSpec, now: float) -> bool:
+        """Whether a job this one follows (``after``) is running or due now itself."""
+        for other in spec.config.after:
+            if other in self.running:
+                return True
+            other_spec = self.specs.get(other)
+            if other_spec is None:
+                continue
+            timing = self.timings.get(other) or scheduler.Timing(known_since=now)
+            due = scheduler.due(other_spec.plan, timing, now)
+            if due is not None and due.at <= now:
+                return True
+        return False
 
     def _delay(self, now: float) -> float | None:
         candidates = []
@@ -482,10 +509,20 @@ class Supervisor:
 
         async def one(d: scheduler.Due) -> RunReport | None:
             async with limit:
-                trigger = store.Trigger.retry if d.retry else store.Trigger.schedule
-                return await self._execute(self.specs[d.name], d.at, trigger)
+                return await self._execute(self.specs[d.name], d.at, _trigger(d))
 
-        results = await asyncio.gather(*(one(d) for d in due))
+        # Chained jobs requested by these runs come in later rounds; each job runs once.
+        done: set[str] = set()
+        results: list[RunReport | None] = []
+        while due:
+            done.update(d.name for d in due)
+            if self.settings.runner.concurrency == 1:
+                for d in due:  # serial: one after the other, dependencies first
+                    results.append(await one(d))
+            else:
+                results += await asyncio.gather(*(one(d) for d in due))
+            now = self.clock()
+            due = [d for d in scheduler.pending(plans, self.timings, now) if d.name not in done]
         await self.flush()
         return [r for r in results if r is not None]
 
@@ -529,7 +566,9 @@ class Supervisor:
         )
         self._emit("run_started", job=name, run=run_id, lateness=lateness, kind=spec.config.kind)
         self.timings[name] = replace(
-            self.timings.get(name, scheduler.Timing(started)), last_attempt=started
+            self.timings.get(name, scheduler.Timing(started)),
+            last_attempt=started,
+            requested_at=None,
         )
         ctx = JobContext(
             name=name,
@@ -571,6 +610,15 @@ class Supervisor:
             failures=self.timings[name].failures,
         )
         self._reschedule(name, finished)
+        plans = [s.plan for s in self.specs.values()]
+        for follower in scheduler.chain_requests(plans, name, state.ok, changed):
+            logger.bind(action="chain_requested", job=follower).info(
+                "after {} (run {})", name, run_id
+            )
+            self.timings[follower] = replace(
+                self.timings.get(follower, scheduler.Timing(finished)), requested_at=finished
+            )
+            self._reschedule(follower, finished)
         level = "INFO" if state.ok else "WARNING"
         log.bind(action="run_finished").log(
             level, "{} in {:.3f}s: {}", state, finished - started, summary

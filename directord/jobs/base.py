@@ -112,6 +112,12 @@ class Job(abc.ABC):
     async def run(self, ctx: JobContext) -> JobResult: ...
 
     @classmethod
+    def check_config(cls, settings: Any, config: DaemonSettings) -> list[str]:
+        """Problems of validated ``settings`` against the whole config (e.g. a name that must
+        exist elsewhere), as ``field: message`` relative to the job's settings."""
+        return []
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         return {
             "kind": cls.kind,

@@ -86,4 +86,9 @@ def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any
             validated[job.name] = kind.Settings.model_validate(job.settings)
         except ValidationError as exc:
             errors.extend(validation_errors(exc, ("jobs", i, "settings"), kind.secret_settings))
+            continue
+        errors += [
+            f"jobs[{i}].settings.{problem}"
+            for problem in kind.check_config(validated[job.name], settings)
+        ]
     return validated, errors

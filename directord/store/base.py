@@ -127,6 +127,30 @@ class Interrupted:
     started: float
 
 
+@dataclass(frozen=True)
+class RowSetInfo:
+    id: int
+    source: str
+    checksum: str
+    row_count: int
+    columns: list[str]
+    created: float
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class ObjectChanges:
+    """What one sync writes, in one transaction: objects and the activity entry recording it."""
+
+    rule: str
+    run_id: int | None
+    created: float
+    creates: list[tuple[str, str, str]]  # (type, name, properties JSON)
+    updates: list[tuple[str, str, str]]
+    deletes: list[tuple[str, str]]
+    changes: list[dict[str, Any]]  # the change set, for the activity log
+
+
 class StoreError(Exception):
     """The database could not be opened or answered with an error."""
 
@@ -187,6 +211,41 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def count_runs(self) -> dict[str, int]: ...
+
+    # -- imports and objects -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def latest_row_set(self, source: str) -> RowSetInfo | None: ...
+
+    @abc.abstractmethod
+    async def save_row_set(
+        self,
+        source: str,
+        checksum: str,
+        rows: list[tuple[str, str, str]],
+        columns: list[str],
+        created: float,
+        run_id: int | None,
+    ) -> int:
+        """Store a row set: rows ``(key, row checksum, canonical JSON)``; a row already stored
+        (same checksum) is shared, not stored again. Returns the row set's id."""
+
+    @abc.abstractmethod
+    async def row_set_data(self, row_set: int) -> list[tuple[str, str]]:
+        """(key, canonical JSON) of every row of a row set, by key."""
+
+    @abc.abstractmethod
+    async def objects(
+        self, object_type: str | None = None
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(type, name, properties JSON, creating rule), by type and name."""
+
+    @abc.abstractmethod
+    async def apply_object_changes(self, changes: ObjectChanges) -> int:
+        """Write a sync's objects and its activity entry atomically; returns the entry's id."""
+
+    @abc.abstractmethod
+    async def activity(self, rule: str | None = None, limit: int = 20) -> list[dict[str, Any]]: ...
 
     # -- housekeeping --------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from directord.store.base import (
     Interrupted,
     JobRecord,
     JobState,
+    ObjectChanges,
     Outcome,
+    RowSetInfo,
     Run,
     RunState,
     Store,
@@ -295,6 +297,97 @@ class SQLiteStore(Store):
     async def count_runs(self) -> dict[str, int]:
         rows = await self._fetchall(Q["count_runs"])
         return {r["state"]: r["n"] for r in rows}
+
+    async def latest_row_set(self, source: str) -> RowSetInfo | None:
+        row = await self._fetchone(Q["latest_row_set"], {"source": source})
+        if row is None:
+            return None
+        return RowSetInfo(
+            row["id"],
+            row["source"],
+            row["checksum"],
+            row["row_count"],
+            json.loads(row["columns"]),
+            row["created"],
+            row["run_id"],
+        )
+
+    async def save_row_set(
+        self,
+        source: str,
+        checksum: str,
+        rows: list[tuple[str, str, str]],
+        columns: list[str],
+        created: float,
+        run_id: int | None,
+    ) -> int:
+        async with self._transaction() as db:
+            await db.executemany(Q["insert_import_row"], [(rc, data) for _, rc, data in rows])
+            async with db.execute(
+                Q["insert_row_set"],
+                {
+                    "source": source,
+                    "checksum": checksum,
+                    "row_count": len(rows),
+                    "columns": json.dumps(columns),
+                    "created": created,
+                    "run_id": run_id,
+                },
+            ) as cur:
+                found = await cur.fetchone()
+            assert found is not None
+            row_set = int(found[0])
+            await db.executemany(Q["insert_row_set_row"], [(row_set, k, rc) for k, rc, _ in rows])
+        self._note_writes(1 + len(rows) // 100)
+        return row_set
+
+    async def row_set_data(self, row_set: int) -> list[tuple[str, str]]:
+        rows = await self._fetchall(Q["row_set_data"], {"row_set": row_set})
+        return [(r[0], r[1]) for r in rows]
+
+    async def objects(
+        self, object_type: str | None = None
+    ) -> list[tuple[str, str, str, str | None]]:
+        if object_type is None:
+            rows = await self._fetchall(Q["all_objects"])
+        else:
+            rows = await self._fetchall(Q["objects_of_type"], {"type": object_type})
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def apply_object_changes(self, changes: ObjectChanges) -> int:
+        now = changes.created
+        counts = {"create": 0, "modify": 0, "delete": 0}
+        for change in changes.changes:
+            counts[change["action"]] += 1
+        async with self._transaction() as db:
+            await db.executemany(
+                Q["insert_object"],
+                [(t, n, props, changes.rule, now, now) for t, n, props in changes.creates],
+            )
+            await db.executemany(
+                Q["update_object"], [(props, now, t, n) for t, n, props in changes.updates]
+            )
+            await db.executemany(Q["delete_object"], changes.deletes)
+            async with db.execute(
+                Q["insert_activity"],
+                {
+                    "created": now,
+                    "rule": changes.rule,
+                    "run_id": changes.run_id,
+                    "created_count": counts["create"],
+                    "modified_count": counts["modify"],
+                    "deleted_count": counts["delete"],
+                    "changes": json.dumps(changes.changes, default=str),
+                },
+            ) as cur:
+                found = await cur.fetchone()
+        assert found is not None
+        self._note_writes(1 + len(changes.changes) // 100)
+        return int(found[0])
+
+    async def activity(self, rule: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self._fetchall(Q["activity"], {"rule": rule, "limit": limit})
+        return [{**dict(r), "changes": json.loads(r["changes"])} for r in rows]
 
     async def purge_runs(self, before: float, keep_per_job: int) -> int:
         async with self._transaction() as db:

@@ -323,8 +323,12 @@ def test_max_lifetime_exits_0_after_the_running_job(
 ) -> None:
     config = write_config(
         tmp_path,
-        {"runner": {"max_lifetime": "2s"},
-         "jobs": [{"name": "long", "kind": "sleep", "interval": "1h", "settings": {"seconds": 3}}]},
+        {
+            "runner": {"max_lifetime": "2s"},
+            "jobs": [
+                {"name": "long", "kind": "sleep", "interval": "1h", "settings": {"seconds": 3}}
+            ],
+        },
     )
     d = daemon_factory(config)
     started = time.monotonic()

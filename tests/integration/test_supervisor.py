@@ -199,3 +199,32 @@ async def test_period_gates_the_run_and_manual_trigger_ignores_it(
         await sup.close()
     finally:
         await db.close()
+
+
+async def test_chained_job_runs_after_success_only_if_changed(make: Make) -> None:
+    sup = await make(
+        [
+            {"name": "first", "kind": "noop", "interval": "1h"},
+            {"name": "second", "kind": "noop", "interval": "1h", "after": ["first"]},
+            {
+                "name": "third",
+                "kind": "noop",
+                "interval": "1h",
+                "after": ["second"],
+                "only_if_changed": True,
+            },
+        ]
+    )
+    seen = recorder(sup)
+    task = asyncio.create_task(sup.serve())
+    await asyncio.sleep(0.3)
+    sup.trigger("first")
+    await asyncio.sleep(0.5)
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
+    starts = [j for e, j, _ in seen if e == "run_started"]
+    # Start-up: dependencies first. The trigger: first, then second as a chain; third never
+    # follows, because noop reports changed=False.
+    assert starts == ["first", "second", "third", "first", "second"]
+    history = await sup.store.history("second")
+    assert [r.trigger for r in reversed(history)] == ["schedule", "chain"]

@@ -126,3 +126,28 @@ def test_job_edited_while_running() -> None:
     assert scheduler.pending([before], {"a": timing}, T0, running={"a"}) == []
     assert scheduler.pending([after], {"a": timing}, T0) == [Due(T0 - 40, "a")]
     assert scheduler.next_wakeup([before], {"a": timing}, T0) == T0 + 500
+
+
+def test_dependencies_run_first_when_both_are_pending() -> None:
+    plans = [Plan("a-sync", 60, after=("z-import",)), Plan("z-import", 60), Plan("b", 60)]
+    assert [d.name for d in scheduler.pending(plans, {}, T0)] == ["b", "z-import", "a-sync"]
+
+
+def test_chain_requests() -> None:
+    plans = [
+        Plan("sync", 3600, after=("import",)),
+        Plan("deploy", 3600, after=("sync",), only_if_changed=True),
+    ]
+    assert scheduler.chain_requests(plans, "import", True, False) == ["sync"]
+    assert scheduler.chain_requests(plans, "import", False, True) == []
+    assert scheduler.chain_requests(plans, "sync", True, False) == []
+    assert scheduler.chain_requests(plans, "sync", True, True) == ["deploy"]
+    # A request makes the follower due at once, still inside its own period.
+    timing = Timing(T0 - 10, last_attempt=T0 - 10, requested_at=T0)
+    assert scheduler.due(plans[0], timing, T0) == Due(T0, "sync", chained=True)
+    gated = Plan("sync", 3600, period=_nights(), after=("import",))
+    d = scheduler.due(gated, timing, T0)
+    assert d is not None
+    assert d.gated
+    assert d.chained
+    assert d.at == datetime(2026, 11, 23, 22, 0, tzinfo=UTC).timestamp()

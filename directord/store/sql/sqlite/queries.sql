@@ -69,3 +69,49 @@ DELETE FROM runs WHERE state != 'running' AND id IN (
 
 -- name: ping
 SELECT 1;
+
+-- name: latest_row_set
+SELECT id, source, checksum, row_count, columns, created, run_id
+FROM row_sets WHERE source = :source ORDER BY id DESC LIMIT 1;
+
+-- name: insert_import_row
+INSERT INTO import_rows (checksum, data) VALUES (?, ?) ON CONFLICT (checksum) DO NOTHING;
+
+-- name: insert_row_set
+INSERT INTO row_sets (source, checksum, row_count, columns, created, run_id)
+VALUES (:source, :checksum, :row_count, :columns, :created, :run_id)
+RETURNING id;
+
+-- name: insert_row_set_row
+INSERT INTO row_set_rows (row_set, key, row) VALUES (?, ?, ?);
+
+-- name: row_set_data
+SELECT r.key, i.data FROM row_set_rows r JOIN import_rows i ON i.checksum = r.row
+WHERE r.row_set = :row_set ORDER BY r.key;
+
+-- name: objects_of_type
+SELECT type, name, properties, rule FROM objects WHERE type = :type ORDER BY name;
+
+-- name: all_objects
+SELECT type, name, properties, rule FROM objects ORDER BY type, name;
+
+-- name: insert_object
+INSERT INTO objects (type, name, properties, rule, created, updated) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: update_object
+UPDATE objects SET properties = ?, updated = ? WHERE type = ? AND name = ?;
+
+-- name: delete_object
+DELETE FROM objects WHERE type = ? AND name = ?;
+
+-- name: insert_activity
+INSERT INTO activity (created, rule, run_id, created_count, modified_count, deleted_count, changes)
+VALUES (:created, :rule, :run_id, :created_count, :modified_count, :deleted_count, :changes)
+RETURNING id;
+
+-- name: activity
+SELECT id, created, rule, run_id, created_count, modified_count, deleted_count, changes
+FROM activity WHERE (:rule IS NULL OR rule = :rule) ORDER BY id DESC LIMIT :limit;
+
+-- name: unreferenced_rows
+DELETE FROM import_rows WHERE checksum NOT IN (SELECT row FROM row_set_rows);
