@@ -5,7 +5,7 @@ persisted in SQLite, serial by default) and for APScheduler 3.x (AsyncIOSchedule
 store, nothing persisted) on the same workload in the same run, each in its own process.
 Both get the same first run times (uniformly spread within each job's interval).
 
-    python bench/dispatch.py [--jobs 10000] [--seconds 60]
+    python -m bench.dispatch [--jobs 10000] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -197,7 +197,8 @@ def main() -> None:
     for key, engine, concurrency in variants:
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "bench.dispatch",
             "--engine",
             engine,
             "--jobs",
@@ -207,7 +208,10 @@ def main() -> None:
             "--concurrency",
             str(concurrency),
         ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ)
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, env=os.environ, cwd=root
+        )
         results[key] = json.loads(out.stdout.strip().splitlines()[-1])
     ours, theirs = results["directord"], results["apscheduler"]
     parallel = results["directord_concurrency_4"]

@@ -4,35 +4,29 @@ are running. The daemon is pinned to one core, the load generator to the other.
 Load: wrk (Debian package) when installed, else an aiohttp client. Loopback only.
 Targets (issue 4): /health >= 3,000 req/s on one core, p99 < 20 ms.
 
-    python bench/http.py [--seconds 10] [--connections 32]
+    python -m bench.http [--seconds 10] [--connections 32]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
 
-# This file is bench/http.py (the name the issue gives it). Run as a script, its folder comes
-# first on sys.path and would shadow the standard library's http package: take it off.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import yaml  # noqa: E402
+import yaml
 
 PLUGINS = Path(__file__).resolve().parent.parent / "tests" / "plugins"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}

@@ -6,7 +6,7 @@
 2. The real daemon (``directord jobs run --forever``) with those 1,000 jobs, 60 s: its CPU.
 3. The real daemon with 20 jobs: RSS after start-up (Director's daemon: 35 MB).
 
-    python bench/idle.py [--seconds 60]
+    python -m bench.idle [--seconds 60]
 """
 
 from __future__ import annotations

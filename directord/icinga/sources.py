@@ -5,6 +5,7 @@ unique, or the import fails naming the rows.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from collections.abc import Callable
@@ -160,11 +161,11 @@ async def fetch_json(
         return rows_from_json(await to_thread(load), source.rows_at, str(path))
     assert source.url is not None
     headers = {"Accept": "application/json"}
-    auth = None
     if source.auth is not None:
         if source.auth.type == "basic":
             password = _secret(base_dir, source.auth.password_file or "", "password")
-            auth = aiohttp.BasicAuth(source.auth.user or "", password)
+            pair = f"{source.auth.user or ''}:{password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         else:
             token = _secret(base_dir, source.auth.token_file or "", "token")
             headers["Authorization"] = f"Bearer {token}"
@@ -172,7 +173,6 @@ async def fetch_json(
         async with http().get(
             source.url,
             headers=headers,
-            auth=auth,
             ssl=source.verify_tls,
             timeout=aiohttp.ClientTimeout(total=source.timeout),
         ) as response:
