@@ -76,7 +76,8 @@ def postgres() -> Iterator[Postgres]:
     initdb, server = _bin("initdb"), _bin("postgres")
     if initdb is None or server is None or shutil.which("psql") is None:
         missing("PostgreSQL (Debian package postgresql)")
-    assert initdb is not None and server is not None
+    assert initdb is not None
+    assert server is not None
     root = Path(tempfile.mkdtemp(prefix="directord-pg-"))
     data = root / "data"
     password = "pg-test-password"
