@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from directord import timeperiods
+from directord.icinga.api import ApiConfig
+from directord.icinga.render import Template
 from directord.icinga.rules import SyncRule
 from directord.icinga.sources import ImportSource
 
@@ -107,6 +109,15 @@ class TimePeriodConfig(_Model):
     prefer_includes: bool = True
 
 
+class IcingaConfig(_Model):
+    """Where rendered config goes: Icinga 2's API (config packages), or files in render_dir."""
+
+    api: ApiConfig | None = None
+    package: str = Field("directord", pattern=r"^[A-Za-z0-9_.-]+$")
+    zone: str = "master"
+    render_dir: str = "./rendered"
+
+
 class HttpConfig(_Model):
     listen: str = DEFAULT_LISTEN
     token_file: str | None = None
@@ -154,9 +165,8 @@ class Settings(_Model):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     timeperiods: dict[str, TimePeriodConfig] = Field(default_factory=dict)
-    # Shaped by the icinga room (import, sync, render, deploy); validated by the kinds using them.
-    icinga: dict[str, Any] = Field(default_factory=dict)
-    templates: dict[str, Any] = Field(default_factory=dict)
+    icinga: IcingaConfig = Field(default_factory=IcingaConfig)
+    templates: dict[str, Template] = Field(default_factory=dict)
     import_sources: dict[str, ImportSource] = Field(default_factory=dict)
     sync_rules: dict[str, SyncRule] = Field(default_factory=dict)
     jobs: list[JobConfig] = Field(default_factory=list)

@@ -5,16 +5,21 @@ Locally a missing package means skip; with CI=true it is a failure.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
+import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,4 +154,233 @@ def postgres() -> Iterator[Postgres]:
             proc.kill()
             proc.wait(10)
         log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Icinga2:
+    url: str
+    user: str
+    password: str
+    ca_file: Path
+    zone: str
+    root: Path
+    error_log: Path
+
+    def api(self, path: str) -> Any:
+        request = urllib.request.Request(
+            self.url + path,
+            headers={
+                "Accept": "application/json",
+                "Authorization": "Basic "
+                + base64.b64encode(f"{self.user}:{self.password}".encode()).decode(),
+            },
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return json.loads(response.read())
+
+    def hosts(self) -> dict[str, dict[str, Any]]:
+        found = self.api("/v1/objects/hosts?attrs=address&attrs=vars&attrs=groups")
+        return {r["name"]: r["attrs"] for r in found["results"]}
+
+
+def _certificates(certs: Path, node: str) -> Path:
+    """A CA and a certificate for ``node`` and 127.0.0.1, as Icinga 2 wants them in certs/."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    ca_ext = certs / "ca.ext"
+    ca_ext.write_text(
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\n"
+    )
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        str(certs / "ca.key"),
+        "-out",
+        str(certs / "ca.crt"),
+        "-subj",
+        "/CN=directord test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(certs / f"{node}.key"),
+        "-out",
+        str(certs / f"{node}.csr"),
+        "-subj",
+        f"/CN={node}",
+    )
+    ext = certs / "node.ext"
+    ext.write_text(
+        f"subjectAltName=DNS:{node},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(certs / f"{node}.csr"),
+        "-CA",
+        str(certs / "ca.crt"),
+        "-CAkey",
+        str(certs / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        str(certs / f"{node}.crt"),
+        "-extfile",
+        str(ext),
+    )
+    ca_ext.unlink()
+    return certs / "ca.crt"
+
+
+@contextlib.contextmanager
+def icinga2() -> Iterator[Icinga2]:
+    """A throw-away Icinga 2 (Debian package icinga2): own directories, API on a free loopback
+    port with an ApiUser, run as a child process and stopped in finally."""
+    binary = shutil.which("icinga2") or (
+        "/usr/sbin/icinga2" if Path("/usr/sbin/icinga2").exists() else None
+    )
+    if binary is None or shutil.which("openssl") is None:
+        missing("Icinga 2 (Debian package icinga2)")
+    assert binary is not None
+    node, zone, user, password = "directord-test", "master", "directord", "api-test-password"
+    root = Path(tempfile.mkdtemp(prefix="directord-icinga2-"))
+    dirs = {
+        name: root / name for name in ("etc", "data", "log", "cache", "spool", "run", "zones.d")
+    }
+    for path in dirs.values():
+        path.mkdir()
+    (dirs["data"] / "certs").mkdir()
+    ca_file = _certificates(dirs["data"] / "certs", node)
+    port = free_port()
+    conf = dirs["etc"] / "icinga2.conf"
+    conf.write_text(
+        f'const NodeName = "{node}"\nconst ZoneName = "{zone}"\n'
+        'const PluginDir = "/usr/lib/nagios/plugins"\n'
+        "include <itl>\ninclude <plugins>\n"
+        "object Endpoint NodeName {}\n"
+        "object Zone ZoneName { endpoints = [ NodeName ] }\n"
+        f'object ApiListener "api" {{ bind_host = "127.0.0.1"; bind_port = {port} }}\n'
+        f'object ApiUser "{user}" {{ password = "{password}"; permissions = [ "*" ] }}\n'
+    )
+    defines = {
+        "DataDir": dirs["data"],
+        "LogDir": dirs["log"],
+        "CacheDir": dirs["cache"],
+        "SpoolDir": dirs["spool"],
+        "InitRunDir": dirs["run"],
+        "PidPath": dirs["run"] / "pid",
+        "StatePath": dirs["data"] / "icinga2.state",
+        "ModAttrPath": dirs["data"] / "modified-attributes.conf",
+        "ObjectsPath": dirs["cache"] / "icinga2.debug",
+        "VarsPath": dirs["cache"] / "icinga2.vars",
+        "ZonesDir": dirs["zones.d"],
+    }
+    args = [f"-DConfiguration.{k}={v}" for k, v in defines.items()]
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "nagios:nagios", str(root)], check=True)
+    error_log = dirs["log"] / "error.log"
+    proc = subprocess.Popen(
+        [binary, "daemon", "-c", str(conf), *args, "--close-stdio", "-e", str(error_log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    instance = Icinga2(f"https://127.0.0.1:{port}", user, password, ca_file, zone, root, error_log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                instance.api("/v1/status/IcingaApplication")
+                break
+            except (OSError, ValueError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    text = error_log.read_text() if error_log.exists() else ""
+                    pytest.fail(f"Icinga 2 did not start: {text[-3000:]}")
+                time.sleep(0.2)
+        yield instance
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def icinga2_validate(
+    files: dict[str, str], zone: str = "master"
+) -> subprocess.CompletedProcess[str]:
+    """``icinga2 daemon -C`` on rendered files (paths like zones.d/<zone>/hosts.conf)."""
+    binary = shutil.which("icinga2") or (
+        "/usr/sbin/icinga2" if Path("/usr/sbin/icinga2").exists() else None
+    )
+    if binary is None:
+        missing("Icinga 2 (Debian package icinga2)")
+    assert binary is not None
+    root = Path(tempfile.mkdtemp(prefix="directord-validate-"))
+    try:
+        for path, content in files.items():
+            target = root / "conf" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        (root / "conf" / "zones.d").mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "icinga2.conf").write_text(
+            f'const NodeName = "directord-validate"\nconst ZoneName = "{zone}"\n'
+            'const PluginDir = "/usr/lib/nagios/plugins"\n'
+            "include <itl>\ninclude <plugins>\n"
+            "object Endpoint NodeName {}\n"
+            "object Zone ZoneName { endpoints = [ NodeName ] }\n"
+        )
+        for name in ("data", "log", "cache", "run", "spool"):
+            (root / name).mkdir()
+        defines = {
+            "DataDir": "data",
+            "LogDir": "log",
+            "CacheDir": "cache",
+            "SpoolDir": "spool",
+            "InitRunDir": "run",
+            "PidPath": "run/pid",
+            "ObjectsPath": "cache/objects",
+            "VarsPath": "cache/vars",
+            "ZonesDir": "conf/zones.d",
+        }
+        if os.geteuid() == 0:  # validation, too, runs as the nagios user
+            subprocess.run(["chown", "-R", "nagios:nagios", str(root)], check=True)
+        return subprocess.run(
+            [
+                binary,
+                "daemon",
+                "-C",
+                "-c",
+                str(root / "conf" / "icinga2.conf"),
+                *(f"-DConfiguration.{k}={root / v}" for k, v in defines.items()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,6 @@ unique, or the import fails naming the rows.
 
 from __future__ import annotations
 
-import base64
 import csv
 import json
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Annotated, Any, Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from directord.icinga import auth
 from directord.icinga.errors import SourceError
 from directord.icinga.modifiers import Modifier
 
@@ -164,8 +164,7 @@ async def fetch_json(
     if source.auth is not None:
         if source.auth.type == "basic":
             password = _secret(base_dir, source.auth.password_file or "", "password")
-            pair = f"{source.auth.user or ''}:{password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            headers["Authorization"] = auth.basic(source.auth.user or "", password)
         else:
             token = _secret(base_dir, source.auth.token_file or "", "token")
             headers["Authorization"] = f"Bearer {token}"

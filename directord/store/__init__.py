@@ -2,6 +2,7 @@
 
 from directord.store.base import (
     Claim,
+    Deployment,
     Interrupted,
     JobRecord,
     JobState,
@@ -28,6 +29,7 @@ def open_store(url: str) -> Store:
 
 __all__ = [
     "Claim",
+    "Deployment",
     "Interrupted",
     "JobRecord",
     "JobState",

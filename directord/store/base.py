@@ -151,6 +151,19 @@ class ObjectChanges:
     changes: list[dict[str, Any]]  # the change set, for the activity log
 
 
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    checksum: str
+    package: str
+    stage: str | None
+    started: float
+    finished: float | None
+    ok: bool | None
+    error: str | None
+    run_id: int | None
+
+
 class StoreError(Exception):
     """The database could not be opened or answered with an error."""
 
@@ -247,11 +260,50 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def activity(self, rule: str | None = None, limit: int = 20) -> list[dict[str, Any]]: ...
 
+    # -- rendered configs and deployments -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def save_rendered_config(
+        self, checksum: str, files_json: str, object_count: int, created: float
+    ) -> None:
+        """Keep a rendered config (once per checksum)."""
+
+    @abc.abstractmethod
+    async def start_deployment(
+        self, checksum: str, package: str, started: float, run_id: int | None
+    ) -> int: ...
+
+    @abc.abstractmethod
+    async def finish_deployment(
+        self,
+        deployment: int,
+        checksum: str,
+        stage: str | None,
+        finished: float,
+        ok: bool,
+        error: str | None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def last_deployment(self, package: str, ok: bool | None = None) -> Deployment | None:
+        """The newest deployment of ``package`` (only successful or failed ones with ``ok``)."""
+
+    @abc.abstractmethod
+    async def deployments(self, limit: int = 20) -> list[Deployment]: ...
+
     # -- housekeeping --------------------------------------------------------------------------
 
     @abc.abstractmethod
     async def purge_runs(self, before: float, keep_per_job: int) -> int:
         """Delete finished runs that ended before ``before`` or rank beyond ``keep_per_job``."""
+
+    @abc.abstractmethod
+    async def purge_imports(self, keep_row_sets: int) -> dict[str, int]:
+        """Keep the newest ``keep_row_sets`` row sets of each source; drop rows none uses."""
+
+    @abc.abstractmethod
+    async def purge_rendered_configs(self, before: float) -> int:
+        """Drop rendered configs created before ``before`` that were never deployed."""
 
     @abc.abstractmethod
     async def optimize(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import aiosqlite
 from directord.store import queries
 from directord.store.base import (
     Claim,
+    Deployment,
     Interrupted,
     JobRecord,
     JobState,
@@ -389,6 +390,81 @@ class SQLiteStore(Store):
         rows = await self._fetchall(Q["activity"], {"rule": rule, "limit": limit})
         return [{**dict(r), "changes": json.loads(r["changes"])} for r in rows]
 
+    async def save_rendered_config(
+        self, checksum: str, files_json: str, object_count: int, created: float
+    ) -> None:
+        await self._fetchall(
+            Q["save_rendered_config"],
+            {
+                "checksum": checksum,
+                "files": files_json,
+                "object_count": object_count,
+                "created": created,
+            },
+        )
+        self._note_writes()
+
+    async def start_deployment(
+        self, checksum: str, package: str, started: float, run_id: int | None
+    ) -> int:
+        row = await self._fetchone(
+            Q["start_deployment"],
+            {
+                "checksum": checksum,
+                "package": package,
+                "started": started,
+                "run_id": run_id,
+            },
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def finish_deployment(
+        self,
+        deployment: int,
+        checksum: str,
+        stage: str | None,
+        finished: float,
+        ok: bool,
+        error: str | None,
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                Q["finish_deployment"],
+                {
+                    "id": deployment,
+                    "stage": stage,
+                    "finished": finished,
+                    "ok": int(ok),
+                    "error": error,
+                },
+            )
+            if ok:
+                await db.execute(Q["mark_deployed"], {"checksum": checksum, "deployed": finished})
+
+    async def last_deployment(self, package: str, ok: bool | None = None) -> Deployment | None:
+        row = await self._fetchone(
+            Q["last_deployment"], {"package": package, "ok": None if ok is None else int(ok)}
+        )
+        return None if row is None else _deployment(row)
+
+    async def deployments(self, limit: int = 20) -> list[Deployment]:
+        return [_deployment(r) for r in await self._fetchall(Q["deployments"], {"limit": limit})]
+
+    async def purge_imports(self, keep_row_sets: int) -> dict[str, int]:
+        async with self._transaction() as db:
+            cur = await db.execute(Q["purge_row_sets"], {"keep": keep_row_sets})
+            row_sets = cur.rowcount
+            await db.execute(Q["purge_row_set_rows"])
+            cur = await db.execute(Q["purge_unreferenced_rows"])
+            rows = cur.rowcount
+        return {"row_sets": row_sets, "rows": rows}
+
+    async def purge_rendered_configs(self, before: float) -> int:
+        async with self._transaction() as db:
+            cur = await db.execute(Q["purge_rendered_configs"], {"before": before})
+            return int(cur.rowcount)
+
     async def purge_runs(self, before: float, keep_per_job: int) -> int:
         async with self._transaction() as db:
             cur = await db.execute(Q["purge_old_runs"], {"before": before})
@@ -412,6 +488,20 @@ class SQLiteStore(Store):
             "free_pages": free[0] if free else 0,
             "vacuumed": vacuumed,
         }
+
+
+def _deployment(row: sqlite3.Row) -> Deployment:
+    return Deployment(
+        id=row["id"],
+        checksum=row["checksum"],
+        package=row["package"],
+        stage=row["stage"],
+        started=row["started"],
+        finished=row["finished"],
+        ok=None if row["ok"] is None else bool(row["ok"]),
+        error=row["error"],
+        run_id=row["run_id"],
+    )
 
 
 def _statements(script: str) -> list[str]:

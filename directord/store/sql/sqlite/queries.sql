@@ -113,5 +113,47 @@ RETURNING id;
 SELECT id, created, rule, run_id, created_count, modified_count, deleted_count, changes
 FROM activity WHERE (:rule IS NULL OR rule = :rule) ORDER BY id DESC LIMIT :limit;
 
--- name: unreferenced_rows
+-- name: save_rendered_config
+INSERT INTO rendered_configs (checksum, files, object_count, created)
+VALUES (:checksum, :files, :object_count, :created)
+ON CONFLICT (checksum) DO NOTHING;
+
+-- name: start_deployment
+INSERT INTO deployments (checksum, package, started, run_id)
+VALUES (:checksum, :package, :started, :run_id)
+RETURNING id;
+
+-- name: finish_deployment
+UPDATE deployments SET stage = :stage, finished = :finished, ok = :ok, error = :error
+WHERE id = :id;
+
+-- name: mark_deployed
+UPDATE rendered_configs SET deployed = :deployed WHERE checksum = :checksum AND deployed IS NULL;
+
+-- name: last_deployment
+SELECT id, checksum, package, stage, started, finished, ok, error, run_id
+FROM deployments WHERE package = :package AND (:ok IS NULL OR ok = :ok)
+ORDER BY started DESC, id DESC LIMIT 1;
+
+-- name: deployments
+SELECT id, checksum, package, stage, started, finished, ok, error, run_id
+FROM deployments ORDER BY started DESC, id DESC LIMIT :limit;
+
+-- name: purge_row_sets
+-- All but the newest :keep row sets of each source; their rows go with purge_unreferenced_rows.
+DELETE FROM row_sets WHERE id IN (
+    SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS rank
+        FROM row_sets
+    ) WHERE rank > :keep
+);
+
+-- name: purge_row_set_rows
+DELETE FROM row_set_rows WHERE row_set NOT IN (SELECT id FROM row_sets);
+
+-- name: purge_unreferenced_rows
 DELETE FROM import_rows WHERE checksum NOT IN (SELECT row FROM row_set_rows);
+
+-- name: purge_rendered_configs
+DELETE FROM rendered_configs WHERE deployed IS NULL AND created < :before
+  AND checksum NOT IN (SELECT checksum FROM deployments);
