@@ -175,8 +175,7 @@ def timeperiod_show(
         if errors:
             raise config_mod.ConfigError(errors, obj.settings().source)
         if name not in registry:
-            known = ", ".join(p.name for p in registry) or "none"
-            fail(f"unknown time period {name!r} (known: {known})")
+            fail(config_mod.unknown("time period", name, (p.name for p in registry)))
         period = registry.get(name)
     else:
         fail("give a period NAME or --range 'KEY=VALUE'")
@@ -370,8 +369,7 @@ def import_run(obj: Context, source: str) -> None:
 
     settings = obj.settings()
     if source not in settings.import_sources:
-        known = ", ".join(sorted(settings.import_sources)) or "none defined"
-        fail(f"unknown import source {source!r} (known: {known})")
+        fail(config_mod.unknown("import source", source, settings.import_sources))
 
     async def go(sup: Supervisor) -> pipeline.ImportOutcome:
         async def to_thread(fn: Callable[..., R], *args: object) -> R:
@@ -412,8 +410,7 @@ def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
 
     settings = obj.settings()
     if rule not in settings.sync_rules:
-        known = ", ".join(sorted(settings.sync_rules)) or "none defined"
-        fail(f"unknown sync rule {rule!r} (known: {known})")
+        fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
 
     async def go(sup: Supervisor) -> pipeline.SyncOutcome:
         async def to_thread(fn: Callable[..., R], *args: object) -> R:

@@ -66,6 +66,12 @@ class ConfigError(Exception):
         return f"{head}{len(self.errors)} errors\n{lines}"
 
 
+def unknown(what: str, name: str, known: Iterable[str], none: str = "none defined") -> str:
+    """``unknown import source 'x' (known: a, b)``: the one way we say a name does not exist."""
+    listed = ", ".join(sorted(known)) or none
+    return f"unknown {what} {name!r} (known: {listed})"
+
+
 def parse_duration(value: Any) -> float:
     """``30s``, ``5m``, ``1h``, ``1d``, ``250ms`` or plain seconds -> seconds."""
     if isinstance(value, bool):
@@ -200,8 +206,7 @@ class Settings(_Model):
         for job in self.jobs:
             if job.name == name:
                 return job
-        known = ", ".join(j.name for j in self.jobs) or "none"
-        raise ConfigError([f"unknown job {name!r} (known: {known})"], self._source)
+        raise ConfigError([unknown("job", name, (j.name for j in self.jobs))], self._source)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -378,10 +383,8 @@ def _semantic_errors(settings: Settings) -> list[str]:
         else:
             seen[job.name] = i
         if job.timeperiod is not None and job.timeperiod not in settings.timeperiods:
-            known = ", ".join(sorted(settings.timeperiods)) or "none defined"
-            errors.append(
-                f"{where}.timeperiod: unknown time period {job.timeperiod!r} (known: {known})"
-            )
+            what = unknown("time period", job.timeperiod, settings.timeperiods)
+            errors.append(f"{where}.timeperiod: {what}")
         if job.interval <= 0:
             errors.append(f"{where}.interval: must be more than 0 seconds")
         for other in job.after:
@@ -393,11 +396,8 @@ def _semantic_errors(settings: Settings) -> list[str]:
     for name, rule in settings.sync_rules.items():
         for i, source in enumerate(rule.sources):
             if source not in settings.import_sources:
-                known = ", ".join(sorted(settings.import_sources)) or "none defined"
-                errors.append(
-                    f"sync_rules.{name}.sources[{i}]: unknown import source {source!r} "
-                    f"(known: {known})"
-                )
+                what = unknown("import source", source, settings.import_sources)
+                errors.append(f"sync_rules.{name}.sources[{i}]: {what}")
     listen = settings.http.listen
     if not _valid_listen(listen):
         errors.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")

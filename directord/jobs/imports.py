@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from directord.config import unknown
 from directord.icinga import pipeline
 from directord.icinga.errors import SourceError
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
@@ -34,8 +35,7 @@ class Import(Job):
     @classmethod
     def check_config(cls, settings: Any, config: Any) -> list[str]:
         if settings.source is not None and settings.source not in config.import_sources:
-            known = ", ".join(sorted(config.import_sources)) or "none defined"
-            return [f"source: unknown import source {settings.source!r} (known: {known})"]
+            return [f"source: {unknown('import source', settings.source, config.import_sources)}"]
         return []
 
     async def run(self, ctx: JobContext) -> JobResult:

@@ -72,15 +72,15 @@ def _check(name: str, obj: Any) -> str | None:
 def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any], list[str]]:
     """Each job's kind settings, validated by its kind's model; errors carry the field path
     (``jobs[2].settings.command: missing (required)``), unknown kinds name the known ones."""
-    from directord.config import validation_errors
+    from directord.config import unknown, validation_errors
 
     validated: dict[str, Any] = {}
     errors: list[str] = []
     for i, job in enumerate(settings.jobs):
         kind = kinds.get(job.kind)
         if kind is None:
-            known = ", ".join(kinds.names()) or "none installed"
-            errors.append(f"jobs[{i}].kind: unknown job kind {job.kind!r} (known: {known})")
+            what = unknown("job kind", job.kind, kinds.names(), none="none installed")
+            errors.append(f"jobs[{i}].kind: {what}")
             continue
         try:
             validated[job.name] = kind.Settings.model_validate(job.settings)

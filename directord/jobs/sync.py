@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from directord.config import unknown
 from directord.icinga import pipeline
 from directord.icinga.errors import SourceError
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
@@ -35,8 +36,7 @@ class Sync(Job):
     @classmethod
     def check_config(cls, settings: Any, config: Any) -> list[str]:
         if settings.rule is not None and settings.rule not in config.sync_rules:
-            known = ", ".join(sorted(config.sync_rules)) or "none defined"
-            return [f"rule: unknown sync rule {settings.rule!r} (known: {known})"]
+            return [f"rule: {unknown('sync rule', settings.rule, config.sync_rules)}"]
         return []
 
     async def run(self, ctx: JobContext) -> JobResult:
