@@ -12,17 +12,49 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from directord import config as config_mod
+from directord import store
+from directord.jobs import registry
+from directord.supervisor import Supervisor
+
 PLUGINS = Path(__file__).parent / "plugins"
 # In-process tests discover the test plugin's entry points the same way subprocesses do.
 if str(PLUGINS) not in sys.path:
     sys.path.append(str(PLUGINS))
+
+
+@contextlib.asynccontextmanager
+async def supervised(raw: dict[str, Any], base_dir: Path) -> AsyncIterator[Supervisor]:
+    """A started supervisor on a real SQLite file, from a raw config; closed on the way out."""
+    settings = config_mod.parse(raw, base_dir=base_dir, kinds=registry.discover())
+    db = store.open_store(settings.database_url())
+    await db.open()
+    sup = Supervisor(settings, db, registry.discover())
+    try:
+        await sup.start()
+        yield sup
+    finally:
+        sup.shutdown("test over")
+        await sup.close()
+        await db.close()
+
+
+@pytest.fixture
+async def supervisor_factory() -> AsyncIterator[Callable[..., Any]]:
+    """``await make(raw, base_dir)``: as many supervisors as a test wants, all closed after it."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(raw: dict[str, Any], base_dir: Path) -> Supervisor:
+            return await stack.enter_async_context(supervised(raw, base_dir))
+
+        yield make
 
 
 def free_port() -> int:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from directord import config as config_mod
-from directord import store
-from directord.jobs import registry
 from directord.supervisor import RunReport, Supervisor
 from tests import services
 
@@ -59,8 +56,9 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 @pytest.fixture
-async def supervisor(tmp_path: Path, icinga: Any) -> AsyncIterator[Callable[..., Any]]:
-    opened: list[tuple[Supervisor, store.Store]] = []
+def supervisor(
+    tmp_path: Path, icinga: Any, supervisor_factory: Callable[..., Any]
+) -> Callable[..., Any]:
     (tmp_path / "api-password").write_text(icinga.password)
 
     async def build(extra_rules: dict[str, Any] | None = None) -> Supervisor:
@@ -145,20 +143,9 @@ async def supervisor(tmp_path: Path, icinga: Any) -> AsyncIterator[Callable[...,
                 },
             ],
         }
-        settings = config_mod.parse(raw, base_dir=tmp_path, kinds=registry.discover())
-        db = store.open_store(settings.database_url())
-        await db.open()
-        sup = Supervisor(settings, db, registry.discover())
-        await sup.start()
-        opened.append((sup, db))
-        return sup
+        return await supervisor_factory(raw, tmp_path)
 
-    try:
-        yield build
-    finally:
-        for sup, db in opened:
-            await sup.close()
-            await db.close()
+    return build
 
 
 async def run(sup: Supervisor, job: str) -> RunReport:

@@ -16,7 +16,6 @@ import pytest
 from aiohttp import web
 
 from directord import config as config_mod
-from directord import store
 from directord.jobs import registry
 from directord.supervisor import RunReport, Supervisor
 from tests import services
@@ -96,36 +95,20 @@ Make = Callable[..., Any]
 
 
 @pytest.fixture
-async def pipeline(tmp_path: Path) -> AsyncIterator[Make]:
-    opened: list[tuple[Supervisor, store.Store]] = []
-
+def pipeline(tmp_path: Path, supervisor_factory: Make) -> Make:
     async def build(
         sources: dict[str, Any], rules: dict[str, Any], jobs: list[dict[str, Any]]
     ) -> Supervisor:
-        settings = config_mod.parse(
-            {
-                "database": "sqlite:///d.db",
-                "node": "n",
-                "import_sources": sources,
-                "sync_rules": rules,
-                "jobs": jobs,
-            },
-            base_dir=tmp_path,
-            kinds=registry.discover(),
-        )
-        db = store.open_store(settings.database_url())
-        await db.open()
-        sup = Supervisor(settings, db, registry.discover())
-        await sup.start()
-        opened.append((sup, db))
-        return sup
+        raw = {
+            "database": "sqlite:///d.db",
+            "node": "n",
+            "import_sources": sources,
+            "sync_rules": rules,
+            "jobs": jobs,
+        }
+        return await supervisor_factory(raw, tmp_path)
 
-    try:
-        yield build
-    finally:
-        for sup, db in opened:
-            await sup.close()
-            await db.close()
+    return build
 
 
 async def run(sup: Supervisor, job: str) -> RunReport:

@@ -4,7 +4,7 @@ overlap of a job with itself, manual triggers, timeouts, and no polling while id
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,12 @@ Make = Callable[..., Any]
 
 
 @pytest.fixture
-async def make(tmp_path: Path) -> AsyncIterator[Make]:
-    opened: list[tuple[Supervisor, store.Store]] = []
-
+def make(tmp_path: Path, supervisor_factory: Make) -> Make:
     async def build(jobs: list[dict[str, Any]], **runner: Any) -> Supervisor:
-        settings = config_mod.parse(
-            {"database": "sqlite:///d.db", "node": "n", "runner": runner, "jobs": jobs},
-            base_dir=tmp_path,
-        )
-        db = store.open_store(settings.database_url())
-        await db.open()
-        sup = Supervisor(settings, db, registry.discover())
-        await sup.start()
-        opened.append((sup, db))
-        return sup
+        raw = {"database": "sqlite:///d.db", "node": "n", "runner": runner, "jobs": jobs}
+        return await supervisor_factory(raw, tmp_path)
 
-    try:
-        yield build
-    finally:
-        for sup, db in opened:
-            sup.shutdown("test over")
-            await sup.close()
-            await db.close()
+    return build
 
 
 async def run_for(sup: Supervisor, seconds: float) -> None:
