@@ -398,6 +398,11 @@ def _semantic_errors(settings: Settings) -> list[str]:
             if source not in settings.import_sources:
                 what = unknown("import source", source, settings.import_sources)
                 errors.append(f"sync_rules.{name}.sources[{i}]: {what}")
+    if settings.runner.scope == "cluster":
+        errors.append(
+            "runner.scope: 'cluster' needs the PostgreSQL store, which this build does not have "
+            "yet; use 'node'"
+        )
     listen = settings.http.listen
     if not _valid_listen(listen):
         errors.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")

@@ -130,3 +130,10 @@ def test_errors_never_repeat_a_secret_value() -> None:
     assert "12345" not in text
     assert "987654" not in text
     assert "jobs[0].settings.user" in text
+
+
+def test_cluster_scope_is_refused_until_there_is_a_shared_store() -> None:
+    with pytest.raises(
+        config_mod.ConfigError, match="runner.scope: 'cluster' needs the PostgreSQL"
+    ):
+        config_mod.parse({"runner": {"scope": "cluster"}})
