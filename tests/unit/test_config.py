@@ -134,6 +134,6 @@ def test_errors_never_repeat_a_secret_value() -> None:
 
 def test_cluster_scope_is_refused_until_there_is_a_shared_store() -> None:
     with pytest.raises(
-        config_mod.ConfigError, match="runner.scope: 'cluster' needs the PostgreSQL"
+        config_mod.ConfigError, match=r"runner\.scope: 'cluster' needs the PostgreSQL"
     ):
         config_mod.parse({"runner": {"scope": "cluster"}})
