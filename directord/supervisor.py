@@ -106,6 +106,15 @@ def build_specs(
     return specs, periods
 
 
+def followers_of(specs: dict[str, JobSpec]) -> dict[str, list[scheduler.Plan]]:
+    """For each job, the plans of the jobs that run after it: looked up after every run."""
+    out: dict[str, list[scheduler.Plan]] = {}
+    for spec in specs.values():
+        for leader in spec.config.after:
+            out.setdefault(leader, []).append(spec.plan)
+    return out
+
+
 def _trigger(due: scheduler.Due) -> store.Trigger:
     if due.chained:
         return store.Trigger.chain
@@ -146,6 +155,7 @@ class Supervisor:
         self.clock = clock
         self.node = settings.node
         self.specs, self.periods = build_specs(settings, kinds)
+        self._followers = followers_of(self.specs)
         self.timings: dict[str, scheduler.Timing] = {}
         self.states: dict[str, store.JobState] = {}
         self.running: dict[str, ActiveRun] = {}
@@ -321,6 +331,7 @@ class Supervisor:
                 changes.append(f"time period {name!r} {verb}")
         now = self.clock()
         self.settings, self.periods = settings, periods
+        self._followers = followers_of(specs)
         self.specs = {
             n: replace(s, version=self.specs[n].version if n in self.specs else None)
             for n, s in specs.items()
@@ -610,8 +621,8 @@ class Supervisor:
             failures=self.timings[name].failures,
         )
         self._reschedule(name, finished)
-        plans = [s.plan for s in self.specs.values()]
-        for follower in scheduler.chain_requests(plans, name, state.ok, changed):
+        followers = self._followers.get(name, ())
+        for follower in scheduler.chain_requests(followers, name, state.ok, changed):
             logger.bind(action="chain_requested", job=follower).info(
                 "after {} (run {})", name, run_id
             )

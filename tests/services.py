@@ -254,16 +254,22 @@ def _certificates(certs: Path, node: str) -> Path:
     return certs / "ca.crt"
 
 
+def _icinga2_binary() -> str:
+    """The icinga2 executable (also where root's PATH lacks /usr/sbin), or skip/fail."""
+    binary = shutil.which("icinga2")
+    if binary is None and Path("/usr/sbin/icinga2").exists():
+        binary = "/usr/sbin/icinga2"
+    if binary is None or shutil.which("openssl") is None:
+        missing("Icinga 2 and openssl (Debian packages icinga2, openssl)")
+    assert binary is not None
+    return binary
+
+
 @contextlib.contextmanager
 def icinga2() -> Iterator[Icinga2]:
     """A throw-away Icinga 2 (Debian package icinga2): own directories, API on a free loopback
     port with an ApiUser, run as a child process and stopped in finally."""
-    binary = shutil.which("icinga2") or (
-        "/usr/sbin/icinga2" if Path("/usr/sbin/icinga2").exists() else None
-    )
-    if binary is None or shutil.which("openssl") is None:
-        missing("Icinga 2 (Debian package icinga2)")
-    assert binary is not None
+    binary = _icinga2_binary()
     node, zone, user, password = "directord-test", "master", "directord", "api-test-password"
     root = Path(tempfile.mkdtemp(prefix="directord-icinga2-"))
     dirs = {
@@ -333,12 +339,7 @@ def icinga2_validate(
     files: dict[str, str], zone: str = "master"
 ) -> subprocess.CompletedProcess[str]:
     """``icinga2 daemon -C`` on rendered files (paths like zones.d/<zone>/hosts.conf)."""
-    binary = shutil.which("icinga2") or (
-        "/usr/sbin/icinga2" if Path("/usr/sbin/icinga2").exists() else None
-    )
-    if binary is None:
-        missing("Icinga 2 (Debian package icinga2)")
-    assert binary is not None
+    binary = _icinga2_binary()
     root = Path(tempfile.mkdtemp(prefix="directord-validate-"))
     try:
         for path, content in files.items():
