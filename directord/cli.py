@@ -241,7 +241,7 @@ def jobs_list(obj: Context, as_json: bool) -> None:
     async def views(sup: Supervisor) -> list[dict[str, Any]]:
         return sup.job_views(sup.clock())
 
-    rows = _guard(lambda: daemon.run(views, obj.settings()))
+    rows = _guard(lambda: daemon.run(views, obj.settings(), readonly=True))
     click.echo(json.dumps(rows, indent=2) if as_json else tables.jobs(rows))
 
 
@@ -314,7 +314,7 @@ def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
     async def history(sup: Supervisor) -> list[store.Run]:
         return await sup.store.history(name, limit)
 
-    runs = _guard(lambda: daemon.run(history, settings))
+    runs = _guard(lambda: daemon.run(history, settings, readonly=True))
     if as_json:
         click.echo(json.dumps([r.as_json() for r in runs], indent=2))
         return
@@ -466,7 +466,7 @@ def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
     async def go(sup: Supervisor) -> list[tuple[str, str, str, str | None]]:
         return await sup.store.objects(object_type)
 
-    rows = _guard(lambda: daemon.run(go, obj.settings()))
+    rows = _guard(lambda: daemon.run(go, obj.settings(), readonly=True))
     docs = [{"type": t, "name": n, "properties": json.loads(p), "rule": r} for t, n, p, r in rows]
     if as_json:
         click.echo(json.dumps(docs, indent=2))

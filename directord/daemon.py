@@ -25,8 +25,11 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def opened(settings: config_mod.Settings) -> AsyncIterator[Supervisor]:
-    """A started supervisor on an open store; both closed on the way out."""
+async def opened(
+    settings: config_mod.Settings, readonly: bool = False
+) -> AsyncIterator[Supervisor]:
+    """A started supervisor on an open store; both closed on the way out. ``readonly``: for
+    commands that only look (no interrupted runs recorded, no definitions stored)."""
     kinds = registry.discover()
     for broken in kinds.broken:
         logger.bind(action="kind_broken").error(
@@ -37,7 +40,7 @@ async def opened(settings: config_mod.Settings) -> AsyncIterator[Supervisor]:
     try:
         supervisor = Supervisor(settings, db, kinds)
         try:
-            await supervisor.start()
+            await supervisor.start(readonly=readonly)
             yield supervisor
         finally:
             await supervisor.close()
@@ -45,7 +48,11 @@ async def opened(settings: config_mod.Settings) -> AsyncIterator[Supervisor]:
         await db.close()
 
 
-def run(coro_fn: Callable[[Supervisor], Awaitable[T]], settings: config_mod.Settings) -> T:
+def run(
+    coro_fn: Callable[[Supervisor], Awaitable[T]],
+    settings: config_mod.Settings,
+    readonly: bool = False,
+) -> T:
     """Run ``coro_fn(supervisor)`` on a fresh loop; SIGTERM cancels it like SIGINT does."""
 
     async def main() -> T:
@@ -53,7 +60,7 @@ def run(coro_fn: Callable[[Supervisor], Awaitable[T]], settings: config_mod.Sett
         loop = asyncio.get_running_loop()
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        async with opened(settings) as supervisor:
+        async with opened(settings, readonly) as supervisor:
             return await coro_fn(supervisor)
 
     return asyncio.run(main())

@@ -129,6 +129,24 @@ def definition(job: config_mod.JobConfig) -> dict[str, Any]:
 _PROCESS: psutil.Process | None = None
 
 
+def process_owner() -> str:
+    """This process as a run's owner: pid and start time, so a reused pid is not mistaken."""
+    proc = psutil.Process(os.getpid())
+    return f"{proc.pid}:{proc.create_time():.3f}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that owns a run still exists (the same one, not a reused pid)."""
+    if not owner:
+        return False
+    pid, _, created = owner.partition(":")
+    try:
+        proc = psutil.Process(int(pid))
+        return f"{proc.create_time():.3f}" == created and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError):
+        return False
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -154,6 +172,7 @@ class Supervisor:
         self.kinds = kinds
         self.clock = clock
         self.node = settings.node
+        self.owner = process_owner()
         self.specs, self.periods = build_specs(settings, kinds)
         self._followers = followers_of(self.specs)
         self.timings: dict[str, scheduler.Timing] = {}
@@ -189,11 +208,16 @@ class Supervisor:
 
     # -- set-up --------------------------------------------------------------------------------
 
-    async def start(self) -> list[store.Interrupted]:
+    async def start(self, readonly: bool = False) -> list[store.Interrupted]:
         """Mark runs a dead process left 'running' as interrupted, store the config's job
-        definitions, and load every job's state."""
+        definitions, and load every job's state. ``readonly`` only loads (for views)."""
         now = self.clock()
-        interrupted = await self.store.interrupt_running(None, now)
+        if readonly:
+            self.states = await self.store.job_states()
+            for name in self.specs:
+                self.timings[name] = self._timing(self.states.get(name), now)
+            return []
+        interrupted = await self.store.interrupt_running(None, now, owner_alive)
         for item in interrupted:
             logger.bind(action="run_interrupted", job=item.job, run=item.run_id).warning(
                 "run started {} was interrupted by the daemon stopping; recorded as interrupted",
@@ -557,6 +581,7 @@ class Supervisor:
             scheduled_for=scheduled_for,
             started=started,
             lease_until=None if not timeout else started + timeout + 60,
+            owner=self.owner,
             attempt=self.timings.get(name, scheduler.Timing(started)).failures + 1
             if trigger is store.Trigger.retry
             else 1,
@@ -565,7 +590,7 @@ class Supervisor:
         run_id = await self.store.claim_run(claim)
         if run_id is None:
             logger.bind(action="run_skipped", job=name).info(
-                "already claimed for {}", scheduled_for
+                "not started: it is running (here or in another process) or already claimed"
             )
             return None
         if name in self.running:

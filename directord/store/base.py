@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,7 @@ class Claim:
     lease_until: float | None = None
     attempt: int = 1
     job_version: int | None = None
+    owner: str | None = None  # the process running it, "pid:start time"
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,11 @@ class Store(abc.ABC):
         """Finish the run row and update the job's state, in one transaction."""
 
     @abc.abstractmethod
-    async def interrupt_running(self, node: str | None, now: float) -> list[Interrupted]:
-        """Runs still 'running' (of ``node``, or all) become 'interrupted': the process died."""
+    async def interrupt_running(
+        self, node: str | None, now: float, alive: Callable[[str | None], bool]
+    ) -> list[Interrupted]:
+        """Runs still 'running' (of ``node``, or all) whose owner is not ``alive`` become
+        'interrupted': the process that ran them died."""
 
     @abc.abstractmethod
     async def history(self, job: str, limit: int = 20) -> list[Run]: ...

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,7 @@ class SQLiteStore(Store):
             "scheduled_for": claim.scheduled_for,
             "started": claim.started,
             "lease_until": claim.lease_until,
+            "owner": claim.owner,
         }
         row = await self._fetchone(Q["claim_run"], params)
         self._note_writes()
@@ -283,9 +284,18 @@ class SQLiteStore(Store):
         await self._fetchall(Q["finish_run"], params)
         self._note_writes()
 
-    async def interrupt_running(self, node: str | None, now: float) -> list[Interrupted]:
-        rows = await self._fetchall(Q["interrupt_running"], {"node": node, "now": now})
-        return [Interrupted(r["id"], r["job"], r["started"]) for r in rows]
+    async def interrupt_running(
+        self, node: str | None, now: float, alive: Callable[[str | None], bool]
+    ) -> list[Interrupted]:
+        rows = await self._fetchall(Q["running_runs"], {"node": node})
+        found = []
+        for r in rows:
+            if alive(r["owner"]):
+                continue  # a live daemon's run: not ours to touch
+            # One statement; the runs_finished trigger records it in job_state.
+            await self._fetchall(Q["interrupt_run"], {"id": r["id"], "now": now})
+            found.append(Interrupted(r["id"], r["job"], r["started"]))
+        return found
 
     async def history(self, job: str, limit: int = 20) -> list[Run]:
         rows = await self._fetchall(Q["history"], {"job": job, "limit": limit})

@@ -115,13 +115,26 @@ def test_kill_9_during_a_run_then_restart_gives_interrupted(
     d = daemon_factory(config)
     wait_for(lambda: any(r["state"] == "running" for r in runs(d.db, "long")), 15, "long running")
     before = runs(d.db)
+    # Commands beside a live daemon never take its running run for a dead one.
+    assert cli(config, "jobs", "list", "--json").returncode == 0
+    assert cli(config, "jobs", "run").returncode == 0
+    assert [r["state"] for r in runs(d.db, "long")] == ["running"]
     d.signal(signal.SIGKILL)
     d.wait(10)
-    # A restart finds the dead run and records it as interrupted; nothing was lost.
+    # Looking does not change anything either...
+    assert [r["state"] for r in runs(d.db, "long")] == ["running"]
+    listed = cli(config, "jobs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["state"] for r in runs(d.db, "long")] == ["running"]
+    # ... a restart finds the dead run and records it as interrupted; nothing was lost.
+    restarted = daemon_factory(config)
+    wait_for(lambda: runs(d.db, "long")[0]["state"] == "interrupted", 15, "interrupted")
+    restarted.signal(signal.SIGTERM)
+    assert restarted.wait(15) == 0
     result = cli(config, "jobs", "list", "--json")
     assert result.returncode == 0, result.stderr
     after = runs(d.db)
-    assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert [r["id"] for r in after][: len(before)] == [r["id"] for r in before]
     long_run = next(r for r in after if r["job"] == "long")
     assert long_run["state"] == "interrupted"
     assert long_run["finished"] is not None

@@ -60,7 +60,8 @@ async def test_claim_is_unique_per_job_and_scheduled_time(db: store.Store) -> No
     first = await db.claim_run(claim())
     assert first is not None
     assert await db.claim_run(claim()) is None
-    assert await db.claim_run(claim(at=160.0)) is not None
+    # While the job runs, no other run of it can be claimed, whatever its scheduled time.
+    assert await db.claim_run(claim(at=160.0)) is None
     assert await db.claim_run(claim(job="b")) is not None
     run = await db.get_run(first)
     assert run is not None
@@ -70,6 +71,8 @@ async def test_claim_is_unique_per_job_and_scheduled_time(db: store.Store) -> No
     assert "a" not in await db.job_states()
     await db.finish_run(first, claim(), Outcome(RunState.succeeded, 170.0, "ok"))
     assert (await db.job_states())["a"].last_attempt == 101.0
+    assert await db.claim_run(claim(at=160.0)) is not None
+    assert await db.claim_run(claim()) is None  # that scheduled time was claimed already
 
 
 async def test_finish_updates_run_and_state_together(db: store.Store) -> None:
@@ -113,15 +116,21 @@ async def test_finish_updates_run_and_state_together(db: store.Store) -> None:
 
 
 async def test_running_rows_become_interrupted(db: store.Store) -> None:
-    run_id = await db.claim_run(claim())
+    run_id = await db.claim_run(claim(owner="111:1.000"))
+    live = await db.claim_run(claim(job="b", owner="222:2.000"))
     assert run_id is not None
-    found = await db.interrupt_running(None, 500.0)
+    assert live is not None
+    found = await db.interrupt_running(None, 500.0, lambda owner: owner == "222:2.000")
     assert [(f.run_id, f.job) for f in found] == [(run_id, "a")]
     run = await db.get_run(run_id)
     assert run is not None
     assert (run.state, run.finished) == (RunState.interrupted, 500.0)
     assert (await db.job_states())["a"].last_result == "interrupted"
-    assert await db.interrupt_running(None, 600.0) == []
+    # A run whose owner is alive is left alone.
+    still = await db.get_run(live)
+    assert still is not None
+    assert still.state is RunState.running
+    assert await db.interrupt_running(None, 600.0, lambda owner: True) == []
 
 
 async def test_config_jobs_are_versioned(db: store.Store) -> None:

@@ -24,10 +24,13 @@ SELECT job, last_attempt, last_finished, last_success, last_result, last_error, 
 FROM job_state;
 
 -- name: claim_run
+-- No claim while the job has a running row, whoever runs it: one job never overlaps itself,
+-- not even across processes (a cron 'jobs run' beside the daemon).
 INSERT INTO runs (job, kind, node, trigger, attempt, job_version, scheduled_for, started,
-                  lease_until, state)
-VALUES (:job, :kind, :node, :trigger, :attempt, :job_version, :scheduled_for, :started,
-        :lease_until, 'running')
+                  lease_until, owner, state)
+SELECT :job, :kind, :node, :trigger, :attempt, :job_version, :scheduled_for, :started,
+       :lease_until, :owner, 'running'
+WHERE NOT EXISTS (SELECT 1 FROM runs WHERE job = :job AND state = 'running')
 ON CONFLICT (job, scheduled_for) DO NOTHING
 RETURNING id;
 
@@ -37,11 +40,14 @@ UPDATE runs SET state = :state, finished = :finished, summary = :summary, counte
                 details = :details, changed = :changed, lease_until = NULL
 WHERE id = :id AND state = 'running';
 
--- name: interrupt_running
+-- name: running_runs
+SELECT id, job, started, owner FROM runs
+WHERE state = 'running' AND (:node IS NULL OR node = :node);
+
+-- name: interrupt_run
 UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
                 summary = 'interrupted: the daemon stopped during the run (crash, kill -9 or power loss)'
-WHERE state = 'running' AND (:node IS NULL OR node = :node)
-RETURNING id, job, started;
+WHERE id = :id AND state = 'running';
 
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
