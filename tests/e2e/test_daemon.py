@@ -217,6 +217,12 @@ def test_sighup_reloads_without_killing_the_running_job(
     wait_for(lambda: runs(d.db, "new"), 10, "the new job")
     wait_for(lambda: runs(d.db, "long")[0]["state"] == "succeeded", 10, "long to finish")
     assert "reload: job 'new' added" in d.output()
+    # A broken config on reload is reported and the running config stays.
+    config.write_text(config.read_text().replace("interval: 1h", "interval: 5x", 1))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "config reload failed" in d.output(), 10, "the reload error")
+    assert "'5x' is not a duration" in d.output()
+    assert d.proc.poll() is None
 
 
 def test_jobs_run_exit_codes(tmp_path: Path) -> None:
