@@ -99,6 +99,7 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
     """The daemon: HTTP, optional aiomonitor, sd_notify and the supervisor on one loop, until a
     signal or the memory rule stops it. Exits 0 then."""
     settings = supervisor.settings
+    supervisor.store.lock_daemon()
     token = read_token(settings)
     notifier = systemd.Notifier()
     # The heartbeat keeps /health fresh and feeds the systemd watchdog: half of either period.

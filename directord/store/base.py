@@ -186,6 +186,11 @@ class Store(abc.ABC):
     async def schema_version(self) -> int: ...
 
     @abc.abstractmethod
+    def lock_daemon(self) -> None:
+        """Make sure this is the only daemon scheduling on this store (raise StoreError if
+        another one is). A store shared by several nodes coordinates by claims instead."""
+
+    @abc.abstractmethod
     async def ping(self) -> None:
         """A trivial query; raises StoreError when the database does not answer."""
 

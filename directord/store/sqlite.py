@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiosqlite
 
@@ -91,6 +92,7 @@ class SQLiteStore(Store):
         self._writes = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the opened file
+        self._daemon_lock: IO[str] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -127,7 +129,33 @@ class SQLiteStore(Store):
             await self.close()
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
+    def lock_daemon(self) -> None:
+        """An flock on ``<database>.daemon.lock``, held while the process lives: a second daemon
+        on the same file would run every job twice."""
+        if self.path == ":memory:" or self._daemon_lock is not None:
+            return
+        path = Path(self.path + ".daemon.lock")
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreError(
+                f"another directord daemon (pid {holder}) already runs on {self.path}; "
+                "one daemon per SQLite database"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._daemon_lock = handle
+
     async def close(self) -> None:
+        if self._daemon_lock is not None:
+            self._daemon_lock.close()  # closing releases the flock
+            self._daemon_lock = None
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
             self._checkpoint = None

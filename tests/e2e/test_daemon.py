@@ -356,3 +356,18 @@ def test_max_lifetime_exits_0_after_the_running_job(
     assert time.monotonic() - started >= 3
     assert [r["state"] for r in runs(d.db, "long")] == ["succeeded"]
     assert "max_lifetime of 2s reached" in d.output()
+
+
+def test_a_second_daemon_on_the_same_database_is_refused(
+    tmp_path: Path, daemon_factory: StartDaemon
+) -> None:
+    config = write_config(tmp_path, {"jobs": [{"name": "a", "kind": "noop", "interval": "1h"}]})
+    first = daemon_factory(config)
+    wait_for(lambda: runs(first.db, "a"), 15, "the first daemon")
+    # Another HTTP port, so only the database is shared.
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text() + "http: {listen: '127.0.0.1:0'}\n")
+    second = cli(other, "jobs", "run", "--forever", timeout=30)
+    assert second.returncode == 2
+    assert f"another directord daemon (pid {first.proc.pid}) already runs on" in second.stderr
+    assert first.proc.poll() is None
