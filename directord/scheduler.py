@@ -149,13 +149,5 @@ def chain_requests(
     ]
 
 
-def next_wakeup(
-    plans: Iterable[Plan], timings: Mapping[str, Timing], now: float, running: Collection[str] = ()
-) -> float | None:
-    """The earliest instant after ``now`` at which some job becomes due; None: nothing ever."""
-    future = [d.at for d in all_due(plans, timings, now, running) if d.at > now]
-    return min(future, default=None)
-
-
 def in_period(plan: Plan, now: float) -> bool:
     return plan.period is None or plan.period.is_active_ts(now)

@@ -66,7 +66,6 @@ class Stall:
 
     lag: float
     monotonic: float
-    wall: float
     jobs: tuple[str, ...]
 
 
@@ -398,7 +397,7 @@ class Supervisor:
                     [job for job, ended in self._recent_ends if ended >= self._tick_due]
                     + list(self.running)
                 )
-                self.last_stall = Stall(lag, now, self.clock(), tuple(suspects))
+                self.last_stall = Stall(lag, now, tuple(suspects))
                 logger.bind(action="loop_stalled").error(
                     "the event loop was blocked for {:.1f}s (running: {})",
                     lag,

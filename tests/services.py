@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,37 @@ class Postgres:
 def _bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
+
+
+def _wait_up(
+    probe: Callable[[], object],
+    failure: type[BaseException] | tuple[type[BaseException], ...],
+    proc: subprocess.Popen[Any],
+    seconds: float,
+    what: str,
+    log: Path,
+) -> None:
+    """Poll ``probe`` until it stops raising ``failure``; fail with the service's log if the
+    process dies or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            probe()
+            return
+        except failure:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text() if log.exists() else ""
+                pytest.fail(f"{what} did not start: {text[-3000:]}")
+            time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[Any], grace: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -135,24 +166,17 @@ def postgres() -> Iterator[Postgres]:
     )
     try:
         pg = Postgres("127.0.0.1", port, "directord", password, "postgres")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                pg.psql("SELECT 1")
-                break
-            except subprocess.CalledProcessError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    text = (root / "server.log").read_text()
-                    pytest.fail(f"PostgreSQL did not start: {text[-2000:]}")
-                time.sleep(0.2)
+        _wait_up(
+            lambda: pg.psql("SELECT 1"),
+            subprocess.CalledProcessError,
+            proc,
+            30,
+            "PostgreSQL",
+            root / "server.log",
+        )
         yield pg
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        _stop(proc, 20)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -314,24 +338,17 @@ def icinga2() -> Iterator[Icinga2]:
     )
     instance = Icinga2(f"https://127.0.0.1:{port}", user, password, ca_file, zone, root, error_log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                instance.api("/v1/status/IcingaApplication")
-                break
-            except (OSError, ValueError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    text = error_log.read_text() if error_log.exists() else ""
-                    pytest.fail(f"Icinga 2 did not start: {text[-3000:]}")
-                time.sleep(0.2)
+        _wait_up(
+            lambda: instance.api("/v1/status/IcingaApplication"),
+            (OSError, ValueError),
+            proc,
+            60,
+            "Icinga 2",
+            error_log,
+        )
         yield instance
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        _stop(proc, 30)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -232,9 +232,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_run(self, run_id: int) -> Run | None: ...
 
-    @abc.abstractmethod
-    async def count_runs(self) -> dict[str, int]: ...
-
     # -- imports and objects -------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -333,10 +333,6 @@ class SQLiteStore(Store):
         row = await self._fetchone(Q["get_run"], {"id": run_id})
         return None if row is None else _run(row)
 
-    async def count_runs(self) -> dict[str, int]:
-        rows = await self._fetchall(Q["count_runs"])
-        return {r["state"]: r["n"] for r in rows}
-
     async def latest_row_set(self, source: str) -> RowSetInfo | None:
         row = await self._fetchone(Q["latest_row_set"], {"source": source})
         if row is None:

@@ -160,7 +160,7 @@ async def test_history_and_purge(db: store.Store) -> None:
     assert removed == 3 + 1
     assert [r.summary for r in left] == [None, "r4"]
     assert left[0].id == running
-    assert (await db.count_runs()) == {"running": 1, "succeeded": 1}
+    assert sorted(str(r.state) for r in left) == ["running", "succeeded"]
     assert "vacuumed" in await db.optimize()
 
 

@@ -11,6 +11,15 @@ from directord.scheduler import Due, Plan, Timing
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()  # a Monday, noon UTC
 
 
+def wakeup(
+    plans: list[Plan], timings: dict[str, Timing], now: float, running: frozenset[str] = frozenset()
+) -> float | None:
+    """When the supervisor wakes: the earliest future due time (its heap holds these)."""
+    return min(
+        (d.at for d in scheduler.all_due(plans, timings, now, running) if d.at > now), default=None
+    )
+
+
 def test_never_run_is_due_at_once() -> None:
     plan = Plan("a", interval=60)
     assert scheduler.due(plan, Timing(known_since=T0), T0) == Due(T0, "a")
@@ -31,7 +40,7 @@ def test_due_is_last_attempt_plus_interval() -> None:
 def test_disabled_never_due() -> None:
     plan = Plan("a", interval=60, disabled=True)
     assert scheduler.due(plan, Timing(known_since=T0), T0) is None
-    assert scheduler.next_wakeup([plan], {}, T0) is None
+    assert wakeup([plan], {}, T0) is None
 
 
 def test_oldest_due_first_ties_by_name() -> None:
@@ -43,10 +52,10 @@ def test_oldest_due_first_ties_by_name() -> None:
         "z": Timing(T0, last_attempt=T0 - 10),  # due T0+50
     }
     assert [d.name for d in scheduler.pending(plans, timings, T0)] == ["c", "a", "b"]
-    assert scheduler.next_wakeup(plans, timings, T0) == T0 + 50
+    assert wakeup(plans, timings, T0) == T0 + 50
     # A running job is neither pending nor a reason to wake.
     assert [d.name for d in scheduler.pending(plans, timings, T0, running={"c"})] == ["a", "b"]
-    assert scheduler.next_wakeup(plans, timings, T0, running={"z"}) is None
+    assert wakeup(plans, timings, T0, running=frozenset({"z"})) is None
 
 
 def _nights() -> timeperiods.TimePeriod:
@@ -61,7 +70,7 @@ def test_outside_the_period_due_at_its_next_start() -> None:
     assert d == Due(start, "backup", gated=True)
     assert scheduler.pending([plan], {"backup": timing}, T0) == []
     # The wake-up is computed, not polled: exactly the period's start.
-    assert scheduler.next_wakeup([plan], {"backup": timing}, T0) == start
+    assert wakeup([plan], {"backup": timing}, T0) == start
     # When it opens, the run is scheduled for the opening (its lateness counts from there).
     assert scheduler.pending([plan], {"backup": timing}, start + 5) == [
         Due(start, "backup", gated=True)
@@ -125,7 +134,7 @@ def test_job_edited_while_running() -> None:
     after = Plan("a", interval=60)
     assert scheduler.pending([before], {"a": timing}, T0, running={"a"}) == []
     assert scheduler.pending([after], {"a": timing}, T0) == [Due(T0 - 40, "a")]
-    assert scheduler.next_wakeup([before], {"a": timing}, T0) == T0 + 500
+    assert wakeup([before], {"a": timing}, T0) == T0 + 500
 
 
 def test_dependencies_run_first_when_both_are_pending() -> None:

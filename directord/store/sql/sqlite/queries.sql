@@ -59,9 +59,6 @@ SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, starte
        summary, counters, details, changed
 FROM runs WHERE id = :id;
 
--- name: count_runs
-SELECT state, count(*) AS n FROM runs GROUP BY state;
-
 -- name: purge_old_runs
 DELETE FROM runs WHERE state != 'running' AND finished < :before;
 
