@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from directord import check, daemon, store, tables, timeperiods
 from directord import config as config_mod
-from directord import daemon, store, tables, timeperiods
 from directord import log as log_mod
+from directord.icinga import pipeline
+from directord.icinga.errors import SourceError
 from directord.jobs import registry
 from directord.supervisor import RunReport, Supervisor, build_specs
 from directord.timeperiods import report
@@ -337,8 +339,6 @@ def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
 @click.pass_obj
 def health(obj: Context, url: str | None, timeout: float) -> None:
     """Check a running daemon, for Icinga/Nagios: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    from directord import check
-
     if url is None:
         listen = config_mod.DEFAULT_LISTEN
         with contextlib.suppress(config_mod.ConfigError):  # no config: the default address
@@ -364,9 +364,6 @@ def import_group() -> None:
 @handles_config_errors
 def import_run(obj: Context, source: str) -> None:
     """Fetch SOURCE now and keep its rows as a new row set if they changed (exit 1 on failure)."""
-    from directord.icinga import pipeline
-    from directord.icinga.errors import SourceError
-
     settings = obj.settings()
     if source not in settings.import_sources:
         fail(config_mod.unknown("import source", source, settings.import_sources))
@@ -405,9 +402,6 @@ def sync_group() -> None:
 @handles_config_errors
 def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
     """Turn the latest imported rows into objects by RULE (exit 1 on failure)."""
-    from directord.icinga import pipeline
-    from directord.icinga.errors import SourceError
-
     settings = obj.settings()
     if rule not in settings.sync_rules:
         fail(config_mod.unknown("sync rule", rule, settings.sync_rules))

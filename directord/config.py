@@ -6,100 +6,39 @@ The keys are a public contract (ARCHITECTURE.md): add freely, rename none.
 from __future__ import annotations
 
 import os
-import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from directord import timeperiods
+from directord import errors, redact, timeperiods, units
 from directord.icinga.api import ApiConfig
 from directord.icinga.render import Template
 from directord.icinga.rules import SyncRule
 from directord.icinga.sources import ImportSource
-
-if TYPE_CHECKING:
-    from directord.jobs.registry import Kinds
+from directord.jobs import registry
+from directord.timeperiods import compare
 
 DEFAULT_PATHS = (Path("config.yaml"), Path("/etc/directord/config.yaml"))
 DEFAULT_LISTEN = "127.0.0.1:8040"
 DEFAULT_MONITOR_PORT = 20101
 
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB|K|M|G)?\s*\Z")
-_SIZE_UNITS = {
-    None: 1,
-    "B": 1,
-    "KiB": 1 << 10,
-    "MiB": 1 << 20,
-    "GiB": 1 << 30,
-    "TiB": 1 << 40,
-    "K": 1 << 10,
-    "M": 1 << 20,
-    "G": 1 << 30,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-}
-
-
-class ConfigError(Exception):
-    """A config that cannot be used. ``errors`` holds one line per problem, each with its path."""
-
-    def __init__(self, errors: Iterable[str], source: str | None = None) -> None:
-        self.errors = list(errors)
-        self.source = source
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        head = f"{self.source}: " if self.source else ""
-        if len(self.errors) == 1:
-            return f"{head}{self.errors[0]}"
-        lines = "\n".join(f"  {e}" for e in self.errors)
-        return f"{head}{len(self.errors)} errors\n{lines}"
-
-
-def unknown(what: str, name: str, known: Iterable[str], none: str = "none defined") -> str:
-    """``unknown import source 'x' (known: a, b)``: the one way we say a name does not exist."""
-    listed = ", ".join(sorted(known)) or none
-    return f"unknown {what} {name!r} (known: {listed})"
-
-
-def parse_duration(value: Any) -> float:
-    """``30s``, ``5m``, ``1h``, ``1d``, ``250ms`` or plain seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h, 1d)")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"{value!r} is negative; a duration is 0 or more")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h, 1d)")
-
-
-def parse_size(value: Any) -> int:
-    """``256MiB``, ``1GiB``, ``500MB`` or plain bytes -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        match = _SIZE_RE.match(value)
-        if match:
-            return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
-    raise ValueError(f"{value!r} is not a size (use 256MiB, 1GiB or bytes)")
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+# Deprecated re-exports: these moved to the leaf modules errors, units and redact; import them
+# from there. Kept so code written against config.X goes on working.
+ConfigError = errors.ConfigError
+unknown = errors.unknown
+validation_errors = errors.validation_errors
+parse_duration = units.parse_duration
+parse_size = units.parse_size
+Duration = units.Duration
+Size = units.Size
+SECRET_WORDS = redact.SECRET_WORDS
+is_secret_name = redact.is_secret_name
 
 
 class _Model(BaseModel):
@@ -179,6 +118,11 @@ class Settings(_Model):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)
+    # Each job's validated kind settings and the kind errors, for the kinds they were checked
+    # against: filled once per load by registry.validate_jobs.
+    _validated_jobs: tuple[registry.Kinds, dict[str, Any], list[str]] | None = PrivateAttr(
+        default=None
+    )
 
     @property
     def base_dir(self) -> Path:
@@ -209,57 +153,6 @@ class Settings(_Model):
         raise ConfigError([unknown("job", name, (j.name for j in self.jobs))], self._source)
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif out:
-            out += f".{part}"
-        else:
-            out = str(part)
-    return out or "(top level)"
-
-
-# Besides what a job kind declares secret, any setting named like one of these is never shown.
-SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "credential")
-
-
-def is_secret_name(name: object, declared: frozenset[str] = frozenset()) -> bool:
-    text = str(name).lower()
-    return name in declared or any(word in text for word in SECRET_WORDS)
-
-
-def _message(error: Mapping[str, Any], secret: bool = False) -> str:
-    kind, msg = error["type"], error["msg"]
-    if kind == "missing":
-        return "missing (required)"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if msg.startswith("Value error, "):
-        return str(msg[len("Value error, ") :])
-    value = error.get("input")
-    if secret:
-        return f"{msg[0].lower()}{msg[1:]} (value not shown: a secret)"
-    if isinstance(value, str | int | float | bool) or value is None:
-        return f"{value!r}: {msg[0].lower()}{msg[1:]}"
-    return f"{msg[0].lower()}{msg[1:]}"
-
-
-def validation_errors(
-    exc: ValidationError,
-    prefix: tuple[int | str, ...] = (),
-    secret: frozenset[str] = frozenset(),
-) -> list[str]:
-    """One line per error: its field path and what is wrong. Values of fields that are secret
-    (named in ``secret``, or named like a password or token) are not repeated."""
-    return [
-        f"{_loc((*prefix, *e['loc']))}: "
-        f"{_message(e, any(is_secret_name(part, secret) for part in e['loc']))}"
-        for e in exc.errors()
-    ]
-
-
 def find_config(explicit: str | None) -> Path:
     """``--config``, then $DIRECTORD_CONFIG, then ./config.yaml, then /etc/directord/config.yaml."""
     if explicit:
@@ -278,7 +171,7 @@ def find_config(explicit: str | None) -> Path:
     )
 
 
-def load(path: str | os.PathLike[str], kinds: Kinds | None = None) -> Settings:
+def load(path: str | os.PathLike[str], kinds: registry.Kinds | None = None) -> Settings:
     """Read, parse and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     source = str(path)
@@ -304,7 +197,7 @@ def parse(
     *,
     base_dir: Path | None = None,
     source: str | None = None,
-    kinds: Kinds | None = None,
+    kinds: registry.Kinds | None = None,
 ) -> Settings:
     """Validate a parsed config. With ``kinds``, each job's kind and settings are checked too,
     so every error (fields, references, kinds, kind settings) is reported at once."""
@@ -316,13 +209,11 @@ def parse(
         raise ConfigError(validation_errors(exc), source) from None
     settings._base_dir = base_dir or Path.cwd()
     settings._source = source
-    errors = _semantic_errors(settings)
+    problems = _semantic_errors(settings)
     if kinds is not None:
-        from directord.jobs.registry import validate_jobs
-
-        errors += validate_jobs(settings, kinds)[1]
-    if errors:
-        raise ConfigError(errors, source)
+        problems += registry.validate_jobs(settings, kinds)[1]
+    if problems:
+        raise ConfigError(problems, source)
     return settings
 
 
@@ -330,11 +221,11 @@ def build_timeperiods(
     periods: Mapping[str, TimePeriodConfig],
 ) -> tuple[timeperiods.Registry, list[str]]:
     """The registry of configured periods, and every error with its config path."""
-    registry = timeperiods.Registry()
-    errors = []
+    built = timeperiods.Registry()
+    problems = []
     for name, spec in periods.items():
         try:
-            registry.add(
+            built.add(
                 timeperiods.TimePeriod(
                     name,
                     spec.ranges,
@@ -345,13 +236,13 @@ def build_timeperiods(
                 )
             )
         except timeperiods.TimePeriodError as exc:
-            errors.append(_period_error_path(name, exc))
+            problems.append(_period_error_path(name, exc))
             # A stand-in keeps the name known, so references to it are checked, not reported.
-            registry.add(
+            built.add(
                 timeperiods.TimePeriod(name, {}, includes=spec.includes, excludes=spec.excludes)
             )
-    errors += [_period_error_path(e.period or "?", e) for e in registry.check()]
-    return registry, errors
+    problems += [_period_error_path(e.period or "?", e) for e in built.check()]
+    return built, problems
 
 
 def _period_error_path(name: str, exc: timeperiods.TimePeriodError) -> str:
@@ -372,48 +263,48 @@ def _period_error_path(name: str, exc: timeperiods.TimePeriodError) -> str:
 
 
 def _semantic_errors(settings: Settings) -> list[str]:
-    _, errors = build_timeperiods(settings.timeperiods)
+    _, problems = build_timeperiods(settings.timeperiods)
     seen: dict[str, int] = {}
     for i, job in enumerate(settings.jobs):
         where = f"jobs[{i}]"
         if job.name in seen:
-            errors.append(
+            problems.append(
                 f"{where}.name: {job.name!r} is already the name of jobs[{seen[job.name]}]"
             )
         else:
             seen[job.name] = i
         if job.timeperiod is not None and job.timeperiod not in settings.timeperiods:
             what = unknown("time period", job.timeperiod, settings.timeperiods)
-            errors.append(f"{where}.timeperiod: {what}")
+            problems.append(f"{where}.timeperiod: {what}")
         if job.interval <= 0:
-            errors.append(f"{where}.interval: must be more than 0 seconds")
+            problems.append(f"{where}.interval: must be more than 0 seconds")
         for other in job.after:
             if other not in {j.name for j in settings.jobs}:
-                errors.append(f"{where}.after: unknown job {other!r}")
+                problems.append(f"{where}.after: unknown job {other!r}")
             elif other == job.name:
-                errors.append(f"{where}.after: a job cannot run after itself")
-    errors.extend(_after_cycles(settings.jobs))
+                problems.append(f"{where}.after: a job cannot run after itself")
+    problems.extend(_after_cycles(settings.jobs))
     for name, rule in settings.sync_rules.items():
         for i, source in enumerate(rule.sources):
             if source not in settings.import_sources:
                 what = unknown("import source", source, settings.import_sources)
-                errors.append(f"sync_rules.{name}.sources[{i}]: {what}")
+                problems.append(f"sync_rules.{name}.sources[{i}]: {what}")
     if settings.runner.scope == "cluster":
-        errors.append(
+        problems.append(
             "runner.scope: 'cluster' needs the PostgreSQL store, which this build does not have "
             "yet; use 'node'"
         )
     listen = settings.http.listen
     if not _valid_listen(listen):
-        errors.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")
-    return errors
+        problems.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")
+    return problems
 
 
 def _after_cycles(jobs: list[JobConfig]) -> list[str]:
     graph = {j.name: [a for a in j.after if a != j.name] for j in jobs}
     index = {j.name: i for i, j in enumerate(jobs)}
     state: dict[str, int] = {}
-    errors: list[str] = []
+    problems: list[str] = []
 
     def visit(name: str, path: list[str]) -> None:
         state[name] = 1
@@ -422,7 +313,7 @@ def _after_cycles(jobs: list[JobConfig]) -> list[str]:
                 continue
             if state.get(other) == 1:
                 cycle = " -> ".join([*path[path.index(other) :], other])
-                errors.append(f"jobs[{index[other]}].after: chained jobs form a cycle: {cycle}")
+                problems.append(f"jobs[{index[other]}].after: chained jobs form a cycle: {cycle}")
             elif other not in state:
                 visit(other, [*path, other])
         state[name] = 2
@@ -430,7 +321,7 @@ def _after_cycles(jobs: list[JobConfig]) -> list[str]:
     for name in graph:
         if name not in state:
             visit(name, [name])
-    return errors
+    return problems
 
 
 def _valid_listen(listen: str) -> bool:
@@ -449,11 +340,9 @@ class Warning_:
 
 def warnings(settings: Settings, today: date) -> list[Warning_]:
     """Things that work but deserve a look: where Icinga 2 evaluates a period differently."""
-    from directord.timeperiods.compare import icinga_differences
-
-    registry, _ = build_timeperiods(settings.timeperiods)
+    periods, _ = build_timeperiods(settings.timeperiods)
     out = []
-    for period in registry:
-        for message in icinga_differences(period, today):
+    for period in periods:
+        for message in compare.icinga_differences(period, today):
             out.append(Warning_(f"timeperiods.{period.name}", message))
     return out

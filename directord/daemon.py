@@ -119,7 +119,8 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
     runner = await web_app.start(web_app.create_app(supervisor, token), settings.http.listen)
     monitor = None
     if settings.monitor.enabled:
-        from directord import monitor as monitor_mod
+        # Deliberately lazy: aiomonitor (and its web UI) loads only when enabled.
+        from directord import monitor as monitor_mod  # noqa: PLC0415
 
         monitor = monitor_mod.start(supervisor, settings.monitor)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import aiohttp
+import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from directord.icinga import auth
@@ -191,8 +192,6 @@ async def fetch_json(
 
 async def fetch_sql(source: SqlSource, base_dir: Path) -> list[Row]:
     if source.dsn.startswith("sqlite:///"):
-        import aiosqlite
-
         path = Path(source.dsn[len("sqlite:///") :]).expanduser()
         path = path if path.is_absolute() else base_dir / path
         if not path.exists():
@@ -204,7 +203,8 @@ async def fetch_sql(source: SqlSource, base_dir: Path) -> list[Row]:
                 return [dict(r) for r in rows]
         except Exception as exc:  # sqlite3.Error and friends: report them all the same way
             raise SourceError(f"query on {path} failed: {exc}") from None
-    import asyncpg
+    # Deliberately lazy: asyncpg loads only for a PostgreSQL source, not at every start-up.
+    import asyncpg  # noqa: PLC0415
 
     password = _secret(base_dir, source.password_file, "password") if source.password_file else None
     try:

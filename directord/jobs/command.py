@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from directord.config import Duration
+from directord import units
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
 TAIL_BYTES = 4096
@@ -29,14 +30,12 @@ class CommandSettings(BaseModel):
     inherit_env: bool = True
     cwd: str | None = None
     ok_exit_codes: list[int] = Field(default_factory=lambda: [0])
-    kill_grace: Duration = 5.0
+    kill_grace: units.Duration = 5.0
 
     @field_validator("command", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
-            import shlex
-
             return shlex.split(value)
         return value
 

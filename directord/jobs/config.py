@@ -6,7 +6,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
-from directord.config import Duration
+from directord import units
 from directord.icinga import deploy
 from directord.icinga.errors import SourceError
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
@@ -17,7 +17,7 @@ class ConfigSettings(BaseModel):
 
     deploy: bool = True  # false: render into icinga.render_dir only
     deploy_when_changed: bool = True  # skip when the active stage already holds this config
-    grace_period: Duration = 0.0  # no deployment within this long after the last one
+    grace_period: units.Duration = 0.0  # no deployment within this long after the last one
     force: bool = False
 
 

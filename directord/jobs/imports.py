@@ -3,73 +3,62 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
-from directord.config import unknown
 from directord.icinga import pipeline
-from directord.icinga.errors import SourceError
-from directord.jobs.base import Job, JobContext, JobFailed, JobResult
+from directord.icinga.sources import ImportSource
+from directord.jobs.base import JobContext, JobResult
+from directord.jobs.selection import Selection, SelectionJob
 
 
-class ImportSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ImportSettings(Selection):
+    name_key: ClassVar[str] = "source"
     source: str | None = None
-    all: bool = False
-
-    @model_validator(mode="after")
-    def _one(self) -> ImportSettings:
-        if (self.source is None) == (not self.all):
-            raise ValueError("give either 'source: NAME' or 'all: true'")
-        return self
 
 
-class Import(Job):
+class Import(SelectionJob[ImportSource, pipeline.ImportOutcome]):
     kind = "import"
     description = "Import rows from an import source (csv, json, sql) into a new row set if changed"
     Settings = ImportSettings
     suggested_interval = 900.0
+    what = "import source"
+    done_action = "import_done"
 
     @classmethod
-    def check_config(cls, settings: Any, config: Any) -> list[str]:
-        if settings.source is not None and settings.source not in config.import_sources:
-            return [f"source: {unknown('import source', settings.source, config.import_sources)}"]
-        return []
+    def catalog(cls, config: Any) -> Mapping[str, ImportSource]:
+        sources: Mapping[str, ImportSource] = config.import_sources
+        return sources
 
-    async def run(self, ctx: JobContext) -> JobResult:
-        settings: ImportSettings = ctx.settings
-        names = sorted(ctx.config.import_sources) if settings.all else [settings.source or ""]
-        outcomes: list[pipeline.ImportOutcome] = []
-        for name in names:
-            source = ctx.config.import_sources.get(name)
-            if source is None:
-                raise JobFailed(f"unknown import source {name!r}")
-            try:
-                outcome = await pipeline.run_import(
-                    name,
-                    source,
-                    ctx.store,
-                    base_dir=ctx.config.base_dir,
-                    http=lambda: ctx.http,
-                    to_thread=ctx.to_thread,
-                    now=time.time(),
-                    run_id=ctx.run_id,
-                )
-            except SourceError as exc:
-                # A failing source fails the job (Director reports success here).
-                raise JobFailed(str(exc), imported=len(outcomes)) from None
-            ctx.log.bind(action="import_done").info(outcome.summary)
-            outcomes.append(outcome)
-        changed = any(not o.unchanged for o in outcomes)
+    async def run_one(
+        self, ctx: JobContext, name: str, item: ImportSource
+    ) -> pipeline.ImportOutcome:
+        # A failing source fails the job (Director reports success here).
+        return await pipeline.run_import(
+            name,
+            item,
+            ctx.store,
+            base_dir=ctx.config.base_dir,
+            http=lambda: ctx.http,
+            to_thread=ctx.to_thread,
+            now=time.time(),
+            run_id=ctx.run_id,
+        )
+
+    def summary(self, outcome: pipeline.ImportOutcome) -> str:
+        return outcome.summary
+
+    def failed(self, done: list[pipeline.ImportOutcome]) -> dict[str, Any]:
+        return {"imported": len(done)}
+
+    def result(self, ctx: JobContext, outcomes: list[pipeline.ImportOutcome]) -> JobResult:
         ctx.details["imports"] = [
             {"source": o.source, "rows": o.rows, "row_set": o.row_set, "unchanged": o.unchanged}
             for o in outcomes
         ]
         return JobResult.ok(
             "; ".join(o.summary for o in outcomes),
-            changed=changed,
+            changed=any(not o.unchanged for o in outcomes),
             rows=sum(o.rows for o in outcomes),
             new_row_sets=sum(not o.unchanged for o in outcomes),
         )

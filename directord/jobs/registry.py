@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from directord import errors
 from directord.jobs.base import Job
 
 if TYPE_CHECKING:
@@ -71,24 +72,30 @@ def _check(name: str, obj: Any) -> str | None:
 
 def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any], list[str]]:
     """Each job's kind settings, validated by its kind's model; errors carry the field path
-    (``jobs[2].settings.command: missing (required)``), unknown kinds name the known ones."""
-    from directord.config import unknown, validation_errors
+    (``jobs[2].settings.command: missing (required)``), unknown kinds name the known ones.
 
+    Done once per loaded config: ``config.load(kinds=...)`` validates, and later callers with
+    the same kinds (building the job specs) get that result, not a second validation."""
+    cached = settings._validated_jobs
+    if cached is not None and cached[0] is kinds:
+        return dict(cached[1]), list(cached[2])
     validated: dict[str, Any] = {}
-    errors: list[str] = []
+    problems: list[str] = []
     for i, job in enumerate(settings.jobs):
         kind = kinds.get(job.kind)
         if kind is None:
-            what = unknown("job kind", job.kind, kinds.names(), none="none installed")
-            errors.append(f"jobs[{i}].kind: {what}")
+            what = errors.unknown("job kind", job.kind, kinds.names(), none="none installed")
+            problems.append(f"jobs[{i}].kind: {what}")
             continue
         try:
             validated[job.name] = kind.Settings.model_validate(job.settings)
         except ValidationError as exc:
-            errors.extend(validation_errors(exc, ("jobs", i, "settings"), kind.secret_settings))
+            secret = kind.secret_settings
+            problems += errors.validation_errors(exc, ("jobs", i, "settings"), secret)
             continue
-        errors += [
+        problems += [
             f"jobs[{i}].settings.{problem}"
             for problem in kind.check_config(validated[job.name], settings)
         ]
-    return validated, errors
+    settings._validated_jobs = (kinds, validated, problems)
+    return dict(validated), list(problems)

@@ -3,64 +3,51 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
-from directord.config import unknown
 from directord.icinga import pipeline
-from directord.icinga.errors import SourceError
-from directord.jobs.base import Job, JobContext, JobFailed, JobResult
+from directord.icinga.rules import SyncRule
+from directord.jobs.base import JobContext, JobResult
+from directord.jobs.selection import Selection, SelectionJob
 
 
-class SyncSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SyncSettings(Selection):
+    name_key: ClassVar[str] = "rule"
     rule: str | None = None
-    all: bool = False
     apply: bool = True
 
-    @model_validator(mode="after")
-    def _one(self) -> SyncSettings:
-        if (self.rule is None) == (not self.all):
-            raise ValueError("give either 'rule: NAME' or 'all: true'")
-        return self
 
-
-class Sync(Job):
+class Sync(SelectionJob[SyncRule, pipeline.SyncOutcome]):
     kind = "sync"
     description = "Compute Icinga 2 objects from imported rows by sync rules; apply the changes"
     Settings = SyncSettings
     suggested_interval = 900.0
+    what = "sync rule"
+    done_action = "sync_done"
 
     @classmethod
-    def check_config(cls, settings: Any, config: Any) -> list[str]:
-        if settings.rule is not None and settings.rule not in config.sync_rules:
-            return [f"rule: {unknown('sync rule', settings.rule, config.sync_rules)}"]
-        return []
+    def catalog(cls, config: Any) -> Mapping[str, SyncRule]:
+        rules: Mapping[str, SyncRule] = config.sync_rules
+        return rules
 
-    async def run(self, ctx: JobContext) -> JobResult:
+    async def run_one(self, ctx: JobContext, name: str, item: SyncRule) -> pipeline.SyncOutcome:
         settings: SyncSettings = ctx.settings
-        names = sorted(ctx.config.sync_rules) if settings.all else [settings.rule or ""]
-        outcomes: list[pipeline.SyncOutcome] = []
-        for name in names:
-            rule = ctx.config.sync_rules.get(name)
-            if rule is None:
-                raise JobFailed(f"unknown sync rule {name!r}")
-            try:
-                outcome = await pipeline.run_sync(
-                    name,
-                    rule,
-                    ctx.store,
-                    to_thread=ctx.to_thread,
-                    now=time.time(),
-                    apply=settings.apply,
-                    run_id=ctx.run_id,
-                )
-            except SourceError as exc:
-                raise JobFailed(str(exc)) from None
-            ctx.log.bind(action="sync_done").info(outcome.summary)
-            outcomes.append(outcome)
+        return await pipeline.run_sync(
+            name,
+            item,
+            ctx.store,
+            to_thread=ctx.to_thread,
+            now=time.time(),
+            apply=settings.apply,
+            run_id=ctx.run_id,
+        )
+
+    def summary(self, outcome: pipeline.SyncOutcome) -> str:
+        return outcome.summary
+
+    def result(self, ctx: JobContext, outcomes: list[pipeline.SyncOutcome]) -> JobResult:
+        settings: SyncSettings = ctx.settings
         totals = {
             k: sum(o.counts.get(k, 0) for o in outcomes) for k in ("created", "modified", "deleted")
         }

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from directord import config as config_mod
+from directord.jobs import base, registry
 
 
 @pytest.mark.parametrize(
@@ -104,8 +105,6 @@ def test_find_config_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_errors_never_repeat_a_secret_value() -> None:
-    from directord.jobs import registry
-
     raw = {
         "jobs": [
             {
@@ -137,3 +136,28 @@ def test_cluster_scope_is_refused_until_there_is_a_shared_store() -> None:
         config_mod.ConfigError, match=r"runner\.scope: 'cluster' needs the PostgreSQL"
     ):
         config_mod.parse({"runner": {"scope": "cluster"}})
+
+
+def test_kind_settings_are_validated_once_per_load() -> None:
+    calls: list[str] = []
+
+    class Counted(base.Job):
+        kind = "counted"
+        description = "counts its validations"
+
+        @classmethod
+        def check_config(cls, settings: object, config: object) -> list[str]:
+            calls.append("checked")
+            return []
+
+        async def run(self, ctx: base.JobContext) -> base.JobResult:
+            return base.JobResult.ok("")
+
+    kinds = registry.Kinds({"counted": Counted}, [])
+    settings = config_mod.parse(
+        {"jobs": [{"name": "a", "kind": "counted", "interval": "1h"}]}, kinds=kinds
+    )
+    validated, problems = registry.validate_jobs(settings, kinds)  # as building the specs does
+    assert problems == []
+    assert list(validated) == ["a"]
+    assert calls == ["checked"]
