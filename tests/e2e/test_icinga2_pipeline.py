@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
+import urllib.error
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,15 @@ async def pipeline(sup: Supervisor) -> RunReport:
 async def live(icinga: Any, check: Callable[[dict[str, Any]], bool], what: str) -> Any:
     deadline = time.monotonic() + 30
     while True:
-        hosts = await asyncio.to_thread(icinga.hosts)
-        if check(hosts):
-            return hosts
+        try:
+            hosts = await asyncio.to_thread(icinga.hosts)
+        except (OSError, urllib.error.URLError) as exc:
+            # Icinga 2 re-executes itself to activate a new stage: its API drops connections
+            # (reset, refused) for a moment. That is not an answer; ask again.
+            hosts = {"unreachable": str(exc)}
+        else:
+            if check(hosts):
+                return hosts
         if time.monotonic() > deadline:
             raise AssertionError(f"Icinga 2 never served {what}: {hosts}")
         await asyncio.sleep(0.3)

@@ -3,11 +3,11 @@ aiohttp server serving JSON with auth."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 
 from directord import config as config_mod
+from directord.icinga import pipeline as icinga_pipeline
+from directord.icinga import rowsets, sources
 from directord.jobs import registry
 from directord.supervisor import RunReport, Supervisor
 from tests import services
@@ -553,7 +555,12 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     ]
 
 
-async def test_import_keeps_the_loop_responsive(pipeline: Make, tmp_path: Path) -> None:
+async def test_import_keeps_the_loop_responsive(
+    pipeline: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing, hashing and diffing run in worker threads, so the loop is never held for long.
+    Which thread ran them is recorded (the real functions still do the work); how long the loop
+    was held is bench/pipeline.py's question, not a timed assertion here."""
     rows = [
         {
             "hostname": f"h{i:05d}",
@@ -562,25 +569,30 @@ async def test_import_keeps_the_loop_responsive(pipeline: Make, tmp_path: Path) 
             "env": "prod",
             "groups": "a;b",
         }
-        for i in range(30000)
+        for i in range(3000)
     ]
     write_csv(tmp_path / "hosts.csv", rows)
     sup = await pipeline({"cmdb": CMDB}, {"hosts": RULE}, CSV_JOBS)
-    worst = 0.0
-    loop = asyncio.get_running_loop()
+    on_loop: dict[str, list[bool]] = {}
 
-    async def probe() -> None:
-        nonlocal worst
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.01)
-            worst = max(worst, loop.time() - t - 0.01)
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
 
-    task = asyncio.create_task(probe())
-    try:
-        assert (await run(sup, "import")).ok
-        assert (await run(sup, "sync")).summary == "hosts: 30000 created, 0 modified, 0 deleted"
-    finally:
-        task.cancel()
-    # Parsing, hashing and diffing run in worker threads: the loop is never held for long.
-    assert worst < 0.5
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            on_loop.setdefault(name, []).append(threading.current_thread() is main)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    main = threading.main_thread()
+    for module, name in [
+        (sources, "read_csv"),
+        (rowsets, "prepare"),
+        (icinga_pipeline, "_decode_rows"),
+        (icinga_pipeline, "_plan"),
+    ]:
+        spy(module, name)
+    assert (await run(sup, "import")).ok
+    assert (await run(sup, "sync")).summary == "hosts: 3000 created, 0 modified, 0 deleted"
+    assert sorted(on_loop) == ["_decode_rows", "_plan", "prepare", "read_csv"]
+    assert {name: any(flags) for name, flags in on_loop.items()} == dict.fromkeys(on_loop, False)
