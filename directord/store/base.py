@@ -1,6 +1,7 @@
 """The store interface: everything durable (job definitions, job state, runs) behind one API.
 
-One implementation per database: sqlite.py (the default), a PostgreSQL one for several nodes.
+One implementation (``manager.QueryStore``) over one connector per database: sqlite.py (the
+default), memory.py (for tests), a PostgreSQL one for several nodes.
 A run is claimed by inserting its row (``UNIQUE(job, scheduled_for)``) before the job starts, so
 the same interface serves one node or a cluster.
 """
@@ -167,32 +168,49 @@ class Deployment:
 
 
 class StoreError(Exception):
-    """The database could not be opened or answered with an error."""
+    """The database could not be opened or answered with an error. Every store method raises it
+    (not the driver's own exceptions) when the database fails."""
 
 
 class Store(abc.ABC):
-    """Async access to the durable state. Implementations are used from one event loop."""
+    """Async access to the durable state. Implementations are used from one event loop.
+
+    Times are epoch seconds as the caller gives them (the store never reads a clock). What each
+    method promises is stated here and proven for every store by the contract suite
+    (tests/integration/test_store.py)."""
 
     dialect: str
+    """The folder under ``sql/`` of the store's queries and migrations ("memory": none)."""
+
+    single_daemon: bool = True
+    """Whether ``lock_daemon`` admits one daemon at a time (False: several nodes share it)."""
 
     @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect and apply pending migrations."""
+    async def open(self, readonly: bool = False) -> None:
+        """Connect and apply pending migrations. ``readonly``: afterwards every method that
+        writes raises StoreError (for commands that only look). Raises StoreError, with the path
+        and what to do, when the database cannot be opened or written."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Disconnect and release the daemon lock; everything written so far stays. Closing a
+        closed store does nothing; the store can be opened again."""
 
     @abc.abstractmethod
-    async def schema_version(self) -> int: ...
+    async def schema_version(self) -> int:
+        """The newest migration applied (``queries.latest_version(dialect)`` once open)."""
 
     @abc.abstractmethod
     def lock_daemon(self) -> None:
         """Make sure this is the only daemon scheduling on this store (raise StoreError if
-        another one is). A store shared by several nodes coordinates by claims instead."""
+        another one is). A store shared by several nodes coordinates by claims instead. Held
+        until ``close``; taking it twice in one store does nothing."""
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """A trivial query; raises StoreError when the database does not answer."""
+        """A trivial query; raises StoreError when the database does not answer, or when it is
+        no longer the database that was opened (a file replaced or removed underneath). Cheap,
+        and harmless to the database: it is called by /health at most once a second."""
 
     # -- job definitions -----------------------------------------------------------------------
 
@@ -204,38 +222,48 @@ class Store(abc.ABC):
         inserted, changed ones get a new version, ones gone from the config are removed."""
 
     @abc.abstractmethod
-    async def list_jobs(self) -> list[JobRecord]: ...
+    async def list_jobs(self) -> list[JobRecord]:
+        """Every stored definition, by name."""
 
     # -- state and runs ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def job_states(self) -> dict[str, JobState]: ...
+    async def job_states(self) -> dict[str, JobState]:
+        """Each job's state by name, as its finished (and interrupted) runs left it: a job that
+        never finished a run has none."""
 
     @abc.abstractmethod
     async def claim_run(self, claim: Claim) -> int | None:
-        """Insert the run row (state running) and note the attempt; None if already claimed."""
+        """Insert the run row (state running) and return its id; None, writing nothing, if the
+        job already has a running row or ``(job, scheduled_for)`` was claimed before."""
 
     @abc.abstractmethod
     async def finish_run(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
-        """Finish the run row and update the job's state, in one transaction."""
+        """Finish the run row and update the job's state, in one transaction: last attempt (the
+        run's start), last finished, last result and error, last success, consecutive failures.
+        A run that is no longer running (finished or interrupted) is left as it is."""
 
     @abc.abstractmethod
     async def interrupt_running(
         self, node: str | None, now: float, alive: Callable[[str | None], bool]
     ) -> list[Interrupted]:
         """Runs still 'running' (of ``node``, or all) whose owner is not ``alive`` become
-        'interrupted': the process that ran them died."""
+        'interrupted' at ``now``, recorded in the job's state as a failed result: the process
+        that ran them died. Returns those runs."""
 
     @abc.abstractmethod
-    async def history(self, job: str, limit: int = 20) -> list[Run]: ...
+    async def history(self, job: str, limit: int = 20) -> list[Run]:
+        """The job's newest ``limit`` runs, newest first (by start, then id)."""
 
     @abc.abstractmethod
-    async def get_run(self, run_id: int) -> Run | None: ...
+    async def get_run(self, run_id: int) -> Run | None:
+        """One run by id, None if there is none."""
 
     # -- imports and objects -------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def latest_row_set(self, source: str) -> RowSetInfo | None: ...
+    async def latest_row_set(self, source: str) -> RowSetInfo | None:
+        """The newest row set saved for ``source``, None if there is none."""
 
     @abc.abstractmethod
     async def save_row_set(
@@ -265,7 +293,9 @@ class Store(abc.ABC):
         """Write a sync's objects and its activity entry atomically; returns the entry's id."""
 
     @abc.abstractmethod
-    async def activity(self, rule: str | None = None, limit: int = 20) -> list[dict[str, Any]]: ...
+    async def activity(self, rule: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` activity entries (of ``rule``, or all), newest first: id,
+        created, rule, run_id, the created/modified/deleted counts and the change set."""
 
     # -- rendered configs and deployments -------------------------------------------------------
 
@@ -273,12 +303,13 @@ class Store(abc.ABC):
     async def save_rendered_config(
         self, checksum: str, files_json: str, object_count: int, created: float
     ) -> None:
-        """Keep a rendered config (once per checksum)."""
+        """Keep a rendered config (once per checksum: a second save changes nothing)."""
 
     @abc.abstractmethod
     async def start_deployment(
         self, checksum: str, package: str, started: float, run_id: int | None
-    ) -> int: ...
+    ) -> int:
+        """Record a deployment attempt that has not finished (ok None); returns its id."""
 
     @abc.abstractmethod
     async def finish_deployment(
@@ -289,29 +320,35 @@ class Store(abc.ABC):
         finished: float,
         ok: bool,
         error: str | None,
-    ) -> None: ...
+    ) -> None:
+        """Record how a deployment ended; a successful one also marks its rendered config as
+        deployed (the first time only), which keeps it from ``purge_rendered_configs``."""
 
     @abc.abstractmethod
     async def last_deployment(self, package: str, ok: bool | None = None) -> Deployment | None:
         """The newest deployment of ``package`` (only successful or failed ones with ``ok``)."""
 
     @abc.abstractmethod
-    async def deployments(self, limit: int = 20) -> list[Deployment]: ...
+    async def deployments(self, limit: int = 20) -> list[Deployment]:
+        """The newest ``limit`` deployments, newest first."""
 
     # -- housekeeping --------------------------------------------------------------------------
 
     @abc.abstractmethod
     async def purge_runs(self, before: float, keep_per_job: int) -> int:
-        """Delete finished runs that ended before ``before`` or rank beyond ``keep_per_job``."""
+        """Delete finished runs that ended before ``before`` or rank beyond ``keep_per_job``
+        (newest first, a running run counts but is never deleted); returns how many went."""
 
     @abc.abstractmethod
     async def purge_imports(self, keep_row_sets: int) -> dict[str, int]:
-        """Keep the newest ``keep_row_sets`` row sets of each source; drop rows none uses."""
+        """Keep the newest ``keep_row_sets`` row sets of each source; drop rows none uses.
+        Returns ``{"row_sets": removed, "rows": removed}``."""
 
     @abc.abstractmethod
     async def purge_rendered_configs(self, before: float) -> int:
-        """Drop rendered configs created before ``before`` that were never deployed."""
+        """Drop rendered configs created before ``before`` that were never deployed (nor
+        attempted); returns how many went."""
 
     @abc.abstractmethod
     async def optimize(self) -> dict[str, Any]:
-        """Let the database tidy itself up; returns what it did."""
+        """Let the database tidy itself up; returns what it did (at least ``vacuumed``)."""

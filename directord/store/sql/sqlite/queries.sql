@@ -1,4 +1,14 @@
--- Named statements for the SQLite store. Python asks for them by name (store/queries.py).
+-- Named statements for the SQLite store. Python asks for them by name (store/queries.py); every
+-- dialect has the same names. Parameters are named (:job); JSON travels as text, booleans as 0/1.
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+
+-- name: schema_version
+SELECT max(version) AS version FROM schema_version;
+
+-- name: record_schema_version
+INSERT INTO schema_version (version) VALUES (:version);
 
 -- name: upsert_config_job
 INSERT INTO jobs (name, kind, definition, managed_by, version, created, updated)
@@ -78,7 +88,7 @@ SELECT id, source, checksum, row_count, columns, created, run_id
 FROM row_sets WHERE source = :source ORDER BY id DESC LIMIT 1;
 
 -- name: insert_import_row
-INSERT INTO import_rows (checksum, data) VALUES (?, ?) ON CONFLICT (checksum) DO NOTHING;
+INSERT INTO import_rows (checksum, data) VALUES (:checksum, :data) ON CONFLICT (checksum) DO NOTHING;
 
 -- name: insert_row_set
 INSERT INTO row_sets (source, checksum, row_count, columns, created, run_id)
@@ -86,10 +96,10 @@ VALUES (:source, :checksum, :row_count, :columns, :created, :run_id)
 RETURNING id;
 
 -- name: insert_row_set_row
-INSERT INTO row_set_rows (row_set, key, row) VALUES (?, ?, ?);
+INSERT INTO row_set_rows (row_set, key, row) VALUES (:row_set, :key, :row);
 
 -- name: row_set_data
-SELECT r.key, i.data FROM row_set_rows r JOIN import_rows i ON i.checksum = r.row
+SELECT r.key AS key, i.data AS data FROM row_set_rows r JOIN import_rows i ON i.checksum = r.row
 WHERE r.row_set = :row_set ORDER BY r.key;
 
 -- name: objects_of_type
@@ -99,13 +109,14 @@ SELECT type, name, properties, rule FROM objects WHERE type = :type ORDER BY nam
 SELECT type, name, properties, rule FROM objects ORDER BY type, name;
 
 -- name: insert_object
-INSERT INTO objects (type, name, properties, rule, created, updated) VALUES (?, ?, ?, ?, ?, ?);
+INSERT INTO objects (type, name, properties, rule, created, updated)
+VALUES (:type, :name, :properties, :rule, :now, :now);
 
 -- name: update_object
-UPDATE objects SET properties = ?, updated = ? WHERE type = ? AND name = ?;
+UPDATE objects SET properties = :properties, updated = :now WHERE type = :type AND name = :name;
 
 -- name: delete_object
-DELETE FROM objects WHERE type = ? AND name = ?;
+DELETE FROM objects WHERE type = :type AND name = :name;
 
 -- name: insert_activity
 INSERT INTO activity (created, rule, run_id, created_count, modified_count, deleted_count, changes)
