@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -205,11 +206,18 @@ class SQLiteConnector(connector.Connector):
         path = Path(self.path)
         try:
             _make_parents(path.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory {exc.filename or path.parent} of the database "
+                f"{self.path}: {exc.strerror}; create it writable by the user running directord "
+                f"(uid {os.geteuid()}), or set database: to a writable place"
+            ) from exc
+        try:
             _create_private(self.path)
         except OSError as exc:
-            if exc.errno in (13, 30):  # EACCES, EROFS
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise StoreError(_read_only_message(self.path, exc.strerror or str(exc))) from exc
-            raise StoreError(f"cannot create the database {self.path}: {exc}") from exc
+            raise StoreError(f"cannot create the database {self.path}: {exc.strerror}") from exc
         if not os.access(self.path, os.W_OK):
             raise StoreError(_read_only_message(self.path, "the file is read-only"))
         if not os.access(path.parent, os.W_OK | os.X_OK):
