@@ -286,7 +286,8 @@ def daily(times: Sequence[time], tz: ZoneInfo, every: float | None = None, text:
     if every is None:
         return Daily(tuple(sorted(set(times))), tz, text)
     if every <= 0 or every > DAY:
-        raise CalendarError("with at, the interval must be more than 0 and at most 1d", text)
+        problem = "with at, the interval must be more than 0 and at most 1d"
+        raise CalendarError(problem, f"{every:g}s")
     out = set()
     for t in times:
         base = t.hour * 3600 + t.minute * 60 + t.second
@@ -367,7 +368,34 @@ def next_start(
     return None if nxt is None else Next(nxt)
 
 
+def overdue_after(
+    schedule: Schedule, *, last_attempt: float | None, known_since: float
+) -> float | None:
+    """When a calendar job that has not started is overdue: once the start after the first one
+    it owes (since its last attempt, while the daemon was up) has passed too."""
+    first = schedule.next_after(max(last_attempt or known_since, known_since))
+    return None if first is None else schedule.next_after(first)
+
+
 def default_catch_up(interval: float | None) -> float:
     """``catch_up`` when the job does not say: one interval with ``at`` + ``interval``, 1 h for
     ``at`` and ``cron``."""
     return interval if interval is not None else 3600.0
+
+
+def build(
+    *, at: str | Sequence[str] | None, cron: str | None, interval: float | None, tz: str
+) -> Schedule | None:
+    """A job's calendar schedule from its config fields, or None for a plain interval job.
+    CalendarError for a bad field (config.py names the field)."""
+    if cron is None and at is None:
+        return None
+    zone_ = zone(tz)
+    if cron is not None:
+        sched = parse_cron(cron, zone_)
+        return Cron(sched.expr, zone_, f"cron {cron.strip()}")
+    assert at is not None
+    times = parse_at(at)
+    written = ", ".join(t.isoformat(timespec="seconds").removesuffix(":00") for t in times)
+    text = f"at {written}" if interval is None else f"every {interval:g}s at {written}"
+    return daily(times, zone_, interval, text)

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
-from directord import errors, redact, timeperiods, units
+from directord import calendar, errors, redact, timeperiods, units
 from directord.icinga.api import ApiConfig
 from directord.icinga.render import Template
 from directord.icinga.rules import SyncRule
@@ -39,6 +39,20 @@ Duration = units.Duration
 Size = units.Size
 SECRET_WORDS = redact.SECRET_WORDS
 is_secret_name = redact.is_secret_name
+
+
+def _wall_times(value: Any) -> Any:
+    """``at`` as written; a bare number is YAML 1.1 reading an unquoted 12:30 as 750."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            raise ValueError(
+                f"{item!r} is a number: YAML reads an unquoted 12:30 as 750 (base 60); "
+                'write the time quoted, at: "12:30"'
+            )
+    return value
+
+
+WallTimes = Annotated[str | list[str], BeforeValidator(_wall_times)]
 
 
 class _Model(BaseModel):
@@ -92,7 +106,12 @@ class RetryConfig(_Model):
 class JobConfig(_Model):
     name: str = Field(min_length=1)
     kind: str
-    interval: Duration
+    # A schedule: interval, at, cron, or interval + at (calendar.py).
+    interval: Duration | None = None
+    at: WallTimes | None = None
+    cron: str | None = None
+    timezone: str | None = None  # of at/cron; default: the time period's zone, else UTC
+    catch_up: Duration | None = None  # default: one interval with at, else 1h; 0: never
     timeperiod: str | None = None
     timeout: Duration | None = None
     disabled: bool = False
@@ -276,8 +295,9 @@ def _semantic_errors(settings: Settings) -> list[str]:
         if job.timeperiod is not None and job.timeperiod not in settings.timeperiods:
             what = unknown("time period", job.timeperiod, settings.timeperiods)
             problems.append(f"{where}.timeperiod: {what}")
-        if job.interval <= 0:
+        if job.interval is not None and job.interval <= 0:
             problems.append(f"{where}.interval: must be more than 0 seconds")
+        problems.extend(schedule_errors(job, i, settings))
         for other in job.after:
             if other not in {j.name for j in settings.jobs}:
                 problems.append(f"{where}.after: unknown job {other!r}")
@@ -298,6 +318,62 @@ def _semantic_errors(settings: Settings) -> list[str]:
     if not _valid_listen(listen):
         problems.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")
     return problems
+
+
+SCHEDULE_FORMS = "interval, at, cron, or interval + at"
+
+
+def job_zone(job: JobConfig, settings: Settings) -> str:
+    """The zone of a job's at/cron: its own, else its time period's, else UTC."""
+    if job.timezone is not None:
+        return job.timezone
+    period = settings.timeperiods.get(job.timeperiod) if job.timeperiod else None
+    return period.timezone if period is not None else "UTC"
+
+
+def job_schedule(job: JobConfig, settings: Settings) -> calendar.Schedule | None:
+    """The calendar schedule of a validated job (None: a plain interval job)."""
+    return calendar.build(
+        at=job.at, cron=job.cron, interval=job.interval, tz=job_zone(job, settings)
+    )
+
+
+def job_catch_up(job: JobConfig) -> float:
+    return job.catch_up if job.catch_up is not None else calendar.default_catch_up(job.interval)
+
+
+def schedule_errors(job: JobConfig, i: int, settings: Settings) -> list[str]:
+    """What is wrong with a job's schedule fields, each naming the job and the field."""
+    where = f"jobs[{i}] ({job.name})"
+    given = [k for k in ("interval", "at", "cron") if getattr(job, k) is not None]
+    if not given:
+        return [f"{where}: no schedule; give one of {SCHEDULE_FORMS}"]
+    if job.cron is not None and len(given) > 1:
+        return [
+            f"{where}.cron: cannot be combined with {' and '.join(given[:-1])}; "
+            f"the schedule is one of {SCHEDULE_FORMS}"
+        ]
+    errors = []
+    zone = job_zone(job, settings)
+    try:
+        calendar.zone(zone)
+    except calendar.CalendarError as exc:
+        field = "timezone" if job.timezone is not None else "timeperiod"
+        errors.append(f"{where}.{field}: {exc}")
+        zone = "UTC"
+    field = "cron" if job.cron is not None else "at"
+    try:
+        if job.at is not None:
+            calendar.parse_at(job.at)
+            field = "interval"
+        calendar.build(at=job.at, cron=job.cron, interval=job.interval, tz=zone)
+    except calendar.CalendarError as exc:
+        errors.append(f"{where}.{field}: {exc}")
+    if job.at is None and job.cron is None:
+        for key in ("timezone", "catch_up"):
+            if getattr(job, key) is not None:
+                errors.append(f"{where}.{key}: applies only to a job with at or cron")
+    return errors
 
 
 def _after_cycles(jobs: list[JobConfig]) -> list[str]:

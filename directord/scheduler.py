@@ -6,6 +6,9 @@ fake clock.
 Rules (Director's, then better):
 - a job is due at ``last_attempt + interval``; a job that never ran is due at once (at the moment
   the supervisor first knew it); a disabled job never;
+- a job with a calendar schedule (``at``/``cron``) is due at its next start after its last
+  attempt, or once at the latest one it missed while the daemon was down (within ``catch_up``);
+  one that never ran waits for its first start (calendar.next_start);
 - after a failure with ``retry.attempts`` left, it is due ``retry.backoff`` after that run ended,
   if that is earlier;
 - with a time period: when the period is not active at ``max(due, now)``, the job is due at the
@@ -23,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from directord import timeperiods
+from directord import calendar, timeperiods
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Plan:
     retry_backoff: float = 30.0
     after: tuple[str, ...] = ()
     only_if_changed: bool = False
+    schedule: calendar.Schedule | None = None  # at/cron; then interval plays no part alone
+    catch_up: float = 0.0  # how old a start missed while down may be to still run once
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,28 @@ class Due:
     retry: bool = False
     gated: bool = False  # moved to the start of the job's time period
     chained: bool = False  # due because a job it follows succeeded
+    catch_up: bool = False  # the latest calendar start missed while the daemon was down
 
 
 def due(plan: Plan, timing: Timing, now: float) -> Due | None:
     """When ``plan`` is next due, seen at ``now`` (maybe in the past: it is late). None: never."""
     if plan.disabled:
         return None
-    at = timing.known_since if timing.last_attempt is None else timing.last_attempt + plan.interval
+    at: float | None
+    catch_up = False
+    if plan.schedule is not None:
+        start = calendar.next_start(
+            plan.schedule,
+            last_attempt=timing.last_attempt,
+            known_since=timing.known_since,
+            now=now,
+            catch_up=plan.catch_up,
+        )
+        at, catch_up = (None, False) if start is None else (start.at, start.catch_up)
+    elif timing.last_attempt is None:
+        at = timing.known_since
+    else:
+        at = timing.last_attempt + plan.interval
     retry = False
     if (
         timing.failures > 0
@@ -72,23 +92,25 @@ def due(plan: Plan, timing: Timing, now: float) -> Due | None:
         and timing.last_finished is not None
     ):
         retry_at = timing.last_finished + plan.retry_backoff
-        if retry_at < at:
-            at, retry = retry_at, True
+        if at is None or retry_at < at:
+            at, retry, catch_up = retry_at, True, False
     chained = False
-    if timing.requested_at is not None and timing.requested_at < at:
-        at, retry, chained = timing.requested_at, False, True
+    if timing.requested_at is not None and (at is None or timing.requested_at < at):
+        at, retry, chained, catch_up = timing.requested_at, False, True, False
+    if at is None:
+        return None  # a cron expression that never matches again
     if plan.period is None:
-        return Due(at, plan.name, retry, chained=chained)
+        return Due(at, plan.name, retry, chained=chained, catch_up=catch_up)
     probe = max(at, now)
     if not plan.period.is_active_ts(probe):
-        start = plan.period.next_change_ts(probe)
-        return None if start is None else Due(start, plan.name, retry, True, chained)
+        opens = plan.period.next_change_ts(probe)
+        return None if opens is None else Due(opens, plan.name, retry, True, chained, catch_up)
     if at < now and not plan.period.is_active_ts(at):
         # Due while the period was closed: the run is scheduled for the moment it opened.
         opened = plan.period.next_change_ts(at)
         if opened is not None and opened <= now:
-            return Due(opened, plan.name, retry, True, chained)
-    return Due(at, plan.name, retry, chained=chained)
+            return Due(opened, plan.name, retry, True, chained, catch_up)
+    return Due(at, plan.name, retry, chained=chained, catch_up=catch_up)
 
 
 def all_due(

@@ -22,8 +22,8 @@ import aiohttp
 import psutil
 from loguru import logger
 
+from directord import calendar, scheduler, store, timeperiods
 from directord import config as config_mod
-from directord import scheduler, store, timeperiods
 from directord.jobs import registry
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
@@ -91,7 +91,9 @@ def build_specs(
     for job in settings.jobs:
         plan = scheduler.Plan(
             name=job.name,
-            interval=job.interval,
+            interval=job.interval or 0.0,  # None with at/cron: the schedule decides
+            schedule=config_mod.job_schedule(job, settings),
+            catch_up=config_mod.job_catch_up(job),
             period=periods.get(job.timeperiod) if job.timeperiod else None,
             disabled=job.disabled,
             retry_attempts=job.retry.attempts,
@@ -117,12 +119,17 @@ def followers_of(specs: dict[str, JobSpec]) -> dict[str, list[scheduler.Plan]]:
 def _trigger(due: scheduler.Due) -> store.Trigger:
     if due.chained:
         return store.Trigger.chain
+    if due.catch_up:
+        return store.Trigger.catch_up
     return store.Trigger.retry if due.retry else store.Trigger.schedule
 
 
 def definition(job: config_mod.JobConfig) -> dict[str, Any]:
     """What is stored as a config-managed job's definition (its version changes with it)."""
-    return job.model_dump(mode="json", exclude={"name", "kind"})
+    # The calendar fields only when set: a job without them keeps the definition (and version)
+    # it had before they existed.
+    unset = {k for k in ("at", "cron", "timezone", "catch_up") if getattr(job, k) is None}
+    return job.model_dump(mode="json", exclude={"name", "kind", *unset})
 
 
 _PROCESS: psutil.Process | None = None
@@ -753,6 +760,7 @@ class Supervisor:
                     "kind": spec.config.kind,
                     "enabled": not spec.config.disabled,
                     "interval": spec.config.interval,
+                    "schedule": _schedule_text(spec),
                     "timeperiod": spec.config.timeperiod,
                     "in_period": scheduler.in_period(spec.plan, now),
                     "last_attempt": state.last_attempt if state else None,
@@ -760,6 +768,7 @@ class Supervisor:
                     "last_error": state.last_error if state else None,
                     "last_success": state.last_success if state else None,
                     "next_due": None if due is None else due.at,
+                    "overdue_after": _overdue_after(spec.plan, timing, due),
                     "running": None
                     if running is None
                     else {
@@ -770,3 +779,25 @@ class Supervisor:
                 }
             )
         return out
+
+
+def _schedule_text(spec: JobSpec) -> str:
+    """``every 3600s``, ``at 02:00 (Europe/Berlin)``, ``cron 0 2 * * * (UTC)``."""
+    sched = spec.plan.schedule
+    if sched is None:
+        return f"every {spec.plan.interval:g}s"
+    return f"{sched.text} ({sched.tz.key})"
+
+
+def _overdue_after(
+    plan: scheduler.Plan, timing: scheduler.Timing, due: scheduler.Due | None
+) -> float | None:
+    """When a job that has not started by then is overdue: one interval after its due time, or
+    for a calendar job once a second start it owes has passed (calendar.overdue_after)."""
+    if due is None:
+        return None
+    if plan.schedule is None:
+        return due.at + plan.interval
+    return calendar.overdue_after(
+        plan.schedule, last_attempt=timing.last_attempt, known_since=timing.known_since
+    )

@@ -33,6 +33,7 @@ class Trigger(enum.StrEnum):
     manual = "manual"
     retry = "retry"
     chain = "chain"
+    catch_up = "catch_up"  # a calendar job's latest start missed while the daemon was down
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
                 "last_attempt": iso(view["last_attempt"]),
                 "last_success": iso(view["last_success"]),
                 "next_due": iso(view["next_due"]),
+                "overdue_after": iso(view["overdue_after"]),
                 "overdue": _overdue(view, now),
                 "running": None
                 if view["running"] is None
@@ -141,14 +142,15 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
 
 
 def _overdue(view: dict[str, Any], now: float) -> bool:
-    """Due more than one interval ago while its period is active: something holds it up."""
-    due = view["next_due"]
-    return (
+    """Not started by the start after its due one (one interval later for an interval job)
+    while its period is active: something holds it up."""
+    limit = view.get("overdue_after")
+    return bool(
         view["enabled"]
         and view["in_period"]
         and view["running"] is None
-        and due is not None
-        and now - due > view["interval"]
+        and limit is not None
+        and now > limit
     )
 
 
