@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cronsim
 
+from directord import units
+
 DAY = 86400.0
 _AT_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\Z")
 MACROS = {
@@ -287,7 +289,7 @@ def daily(times: Sequence[time], tz: ZoneInfo, every: float | None = None, text:
         return Daily(tuple(sorted(set(times))), tz, text)
     if every <= 0 or every > DAY:
         problem = "with at, the interval must be more than 0 and at most 1d"
-        raise CalendarError(problem, f"{every:g}s")
+        raise CalendarError(problem, units.format_duration(every))
     out = set()
     for t in times:
         base = t.hour * 3600 + t.minute * 60 + t.second
@@ -397,5 +399,6 @@ def build(
     assert at is not None
     times = parse_at(at)
     written = ", ".join(t.isoformat(timespec="seconds").removesuffix(":00") for t in times)
-    text = f"at {written}" if interval is None else f"every {interval:g}s at {written}"
+    every = "" if interval is None else f"every {units.format_duration(interval)} "
+    text = f"{every}at {written}"
     return daily(times, zone_, interval, text)

@@ -22,7 +22,7 @@ import aiohttp
 import psutil
 from loguru import logger
 
-from directord import calendar, scheduler, store, timeperiods
+from directord import calendar, scheduler, store, timeperiods, units
 from directord import config as config_mod
 from directord.jobs import registry
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
@@ -782,10 +782,10 @@ class Supervisor:
 
 
 def _schedule_text(spec: JobSpec) -> str:
-    """``every 3600s``, ``at 02:00 (Europe/Berlin)``, ``cron 0 2 * * * (UTC)``."""
+    """``every 1h``, ``at 02:00 (Europe/Berlin)``, ``cron 0 2 * * * (UTC)``."""
     sched = spec.plan.schedule
     if sched is None:
-        return f"every {spec.plan.interval:g}s"
+        return f"every {units.format_duration(spec.plan.interval)}"
     return f"{sched.text} ({sched.tz.key})"
 
 

@@ -102,7 +102,7 @@ async def test_views_show_the_schedule_and_overdue_follows_it(tmp_path: Path) ->
         assert views["hourly"]["overdue_after"] == views["hourly"]["next_due"] + 3600
         table = tables.jobs(list(views.values()))
         assert "at 02:00 (UTC)" in table
-        assert "every 3600s" in table
+        assert "every 1h" in table
         doc = status.status_document(sup)
         nightly = next(j for j in doc["jobs"] if j["name"] == "nightly")
         assert nightly["overdue"] is False

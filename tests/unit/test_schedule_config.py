@@ -82,7 +82,7 @@ def test_zone_defaults_to_the_time_periods() -> None:
         ({"at": ["02:00", "2 am"]}, "jobs[0] (nightly).at: '2 am': not a time"),
         (
             {"at": "02:00", "interval": "2d"},
-            "jobs[0] (nightly).interval: '172800s': with at, the interval must be more than 0 "
+            "jobs[0] (nightly).interval: '2d': with at, the interval must be more than 0 "
             "and at most 1d",
         ),
         (
