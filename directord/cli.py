@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from directord import check, daemon, store, tables, timeperiods
+from directord import check, daemon, preview, store, tables, timeperiods
 from directord import config as config_mod
 from directord import log as log_mod
 from directord.icinga import pipeline
@@ -245,6 +245,41 @@ def jobs_list(obj: Context, as_json: bool) -> None:
 
     rows = _guard(lambda: daemon.run(views, obj.settings(), readonly=True))
     click.echo(json.dumps(rows, indent=2) if as_json else tables.jobs(rows))
+
+
+@jobs_group.command("next")
+@click.option("--count", default=5, show_default=True, type=click.IntRange(1), help="Per job.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handles_config_errors
+def jobs_next(obj: Context, count: int, as_json: bool) -> None:
+    """The next COUNT starts of every job, in time order: a schedule preview across jobs."""
+
+    async def starts(sup: Supervisor) -> list[preview.Start]:
+        plans = [s.plan for s in sup.specs.values()]
+        return preview.upcoming(plans, sup.timings, sup.clock(), count)
+
+    settings = obj.settings()
+    found = _guard(lambda: daemon.run(starts, settings, readonly=True))
+    kinds = {j.name: j.kind for j in settings.jobs}
+    rows = [
+        {
+            "at": datetime.fromtimestamp(s.at, UTC).isoformat(),
+            "job": s.job,
+            "kind": kinds.get(s.job),
+            "gated": s.gated,
+            "catch_up": s.catch_up,
+        }
+        for s in found
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table: list[tuple[str, ...]] = [("at", "job", "kind", "note")]
+    for s, row in zip(found, rows, strict=True):
+        note = ", ".join(n for n, on in (("catch-up", s.catch_up), ("period start", s.gated)) if on)
+        table.append((tables.when(s.at), s.job, str(row["kind"]), note or "-"))
+    click.echo(tables.render(table) if rows else "no job has a next start")
 
 
 @jobs_group.command("kinds")

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from directord import config as config_mod
+from directord.jobs import registry
 
 
 def parse(*jobs: dict[str, Any], **top: Any) -> config_mod.Settings:
@@ -120,3 +122,13 @@ def test_every_schedule_error_at_once() -> None:
         "jobs[1] (b).at",
         "jobs[2] (c)",
     ]
+
+
+def test_the_readme_schedules_example_is_a_valid_config() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Schedules", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    raw = yaml.safe_load(block)
+    settings = config_mod.parse(raw, kinds=registry.discover())
+    schedules = [config_mod.job_schedule(j, settings) for j in settings.jobs]
+    assert [s is None for s in schedules] == [True, False, False, False, False, False]
