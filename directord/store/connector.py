@@ -10,7 +10,7 @@ text, booleans as 0/1). Rows come back as mappings from column name to value.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -44,8 +44,11 @@ class Transaction(Queries):
     """Named queries inside one transaction: all of them happen, or none (on an exception)."""
 
     @abc.abstractmethod
-    async def execute_many(self, query: str, params: Iterable[Params]) -> None:
-        """Run a statement once per parameter set."""
+    async def execute_many(
+        self, query: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Run a statement once per row; a row holds the parameters named in ``columns``, in
+        that order (tuples, not a dict a row: these are the bulk writes)."""
 
     @abc.abstractmethod
     async def count(self, query: str, params: Params = NO_PARAMS) -> int:

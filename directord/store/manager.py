@@ -115,14 +115,15 @@ class QueryStore(base.Store):
         params = mapping.row_set(source, checksum, len(rows), columns, created, run_id)
         async with self.connector.transaction() as tx:
             await tx.execute_many(
-                "insert_import_row", [{"checksum": rc, "data": data} for _, rc, data in rows]
+                "insert_import_row", ("checksum", "data"), [(rc, data) for _, rc, data in rows]
             )
             found = await tx.fetch_one("insert_row_set", params)
             assert found is not None  # RETURNING of an INSERT
             row_set = int(found["id"])
             await tx.execute_many(
                 "insert_row_set_row",
-                [{"row_set": row_set, "key": key, "row": rc} for key, rc, _ in rows],
+                ("row_set", "key", "row"),
+                [(row_set, key, rc) for key, rc, _ in rows],
             )
         self.connector.note_writes(1 + len(rows) // 100)
         return row_set
@@ -145,21 +146,15 @@ class QueryStore(base.Store):
         async with self.connector.transaction() as tx:
             await tx.execute_many(
                 "insert_object",
-                [
-                    {"type": t, "name": n, "properties": p, "rule": rule, "now": now}
-                    for t, n, p in changes.creates
-                ],
+                ("type", "name", "properties", "rule", "now"),
+                [(t, n, p, rule, now) for t, n, p in changes.creates],
             )
             await tx.execute_many(
                 "update_object",
-                [
-                    {"type": t, "name": n, "properties": p, "now": now}
-                    for t, n, p in changes.updates
-                ],
+                ("properties", "now", "type", "name"),
+                [(p, now, t, n) for t, n, p in changes.updates],
             )
-            await tx.execute_many(
-                "delete_object", [{"type": t, "name": n} for t, n in changes.deletes]
-            )
+            await tx.execute_many("delete_object", ("type", "name"), changes.deletes)
             found = await tx.fetch_one("insert_activity", mapping.activity_entry(changes))
         assert found is not None  # RETURNING of an INSERT
         self.connector.note_writes(1 + len(changes.changes) // 100)

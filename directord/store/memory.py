@@ -10,7 +10,7 @@ survives the process.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +42,11 @@ class _MemoryTransaction(connector.Transaction):
         result = self.owner.call(query, params)
         return result if isinstance(result, int) else 0
 
-    async def execute_many(self, query: str, params: Iterable[Params]) -> None:
-        for one in params:
-            self.owner.call(query, one)
+    async def execute_many(
+        self, query: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        for row in rows:
+            self.owner.call(query, dict(zip(columns, row, strict=True)))
 
     async def fetch_one(self, query: str, params: Params = NO_PARAMS) -> Row | None:
         rows = self.owner.rows(query, params)

@@ -68,9 +68,9 @@ def names() -> frozenset[str]:
     return frozenset(load(_REFERENCE))
 
 
-def numbered(statement: str) -> tuple[str, list[str]]:
-    """``:name`` placeholders as ``$1, $2, ...`` (asyncpg's style) and the names in that order;
-    a name used twice keeps one number."""
+def numbered(statement: str, mark: str = "$") -> tuple[str, list[str]]:
+    """``:name`` placeholders as ``$1, $2, ...`` (asyncpg's style; SQLite's with ``mark="?"``)
+    and the names in that order; a name used twice keeps one number."""
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -79,7 +79,7 @@ def numbered(statement: str) -> tuple[str, list[str]]:
             return match.group(0)  # a string literal, left as it is
         if name not in order:
             order.append(name)
-        return f"${order.index(name) + 1}"
+        return f"{mark}{order.index(name) + 1}"
 
     return _PARAM.sub(number, statement), order
 

@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -77,6 +78,12 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+@functools.cache
+def _positional(query: str) -> tuple[str, list[str]]:
+    """A named query with ``?N`` placeholders, and the names in their order."""
+    return queries.numbered(Q[query], "?")
+
+
 def _error(exc: sqlite3.Error, path: str) -> NoReturn:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
@@ -128,9 +135,17 @@ class _SQLiteTransaction(connector.Transaction):
             _error(exc, self.path)
         return int(cursor.rowcount)
 
-    async def execute_many(self, query: str, params: Iterable[Params]) -> None:
+    async def execute_many(
+        self, query: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        # Positional binding: by name, sqlite3 would make a string of every parameter name of
+        # every row to look it up.
+        statement, names = _positional(query)
+        if list(columns) != names:
+            order = [list(columns).index(n) for n in names]
+            rows = [tuple(row[i] for i in order) for row in rows]
         try:
-            await self.db.executemany(Q[query], params)
+            await self.db.executemany(statement, rows)
         except sqlite3.Error as exc:
             _error(exc, self.path)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from directord import store
-from directord.store import Claim, Outcome, RunState, Trigger, queries
+from directord.store import Claim, Outcome, RunState, Trigger, queries, sqlite
+from directord.store import migrations as store_migrations
 
 pytestmark = pytest.mark.anyio
 
@@ -198,3 +199,23 @@ async def test_store_open_gives_just_a_store(tmp_path: Path) -> None:
             await db.claim_run(claim(500.0))
     async with store.open(store.MEMORY_URL) as db:
         assert await db.history("a") == []
+
+
+async def test_bulk_writes_bind_columns_in_any_order(tmp_path: Path) -> None:
+    connector = sqlite.SQLiteConnector(tmp_path / "d.db")
+    await connector.open()
+    try:
+        await store_migrations.migrate(connector)
+        async with connector.transaction() as tx:
+            await tx.execute_many(
+                "insert_object",
+                ("now", "rule", "properties", "name", "type"),
+                [(5.0, "r", "{}", "h1", "Host"), (6.0, None, "{}", "z", "Zone")],
+            )
+        rows = [dict(r) for r in await connector.fetch_all("all_objects")]
+        assert rows == [
+            {"type": "Host", "name": "h1", "properties": "{}", "rule": "r"},
+            {"type": "Zone", "name": "z", "properties": "{}", "rule": None},
+        ]
+    finally:
+        await connector.close()
