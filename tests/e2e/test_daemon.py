@@ -365,8 +365,9 @@ def test_a_second_daemon_on_the_same_database_is_refused(
     first = daemon_factory(config)
     wait_for(lambda: runs(first.db, "a"), 15, "the first daemon")
     # Another HTTP port, so only the database is shared.
-    other = tmp_path / "other.yaml"
-    other.write_text(config.read_text() + "http: {listen: '127.0.0.1:0'}\n")
+    other = write_config(
+        tmp_path, {"jobs": [{"name": "a", "kind": "noop", "interval": "1h"}]}, name="other.yaml"
+    )
     second = cli(other, "jobs", "run", "--forever", timeout=30)
     assert second.returncode == 2
     assert f"another directord daemon (pid {first.proc.pid}) already runs on" in second.stderr

@@ -4,7 +4,6 @@ in Icinga 2; changes, removals, no-op runs, a rejected config, and stage houseke
 from __future__ import annotations
 
 import asyncio
-import csv
 import time
 import urllib.error
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import pytest
 
 from directord.supervisor import RunReport, Supervisor
 from tests import services
+from tests.helpers import run, write_csv
 
 pytestmark = [pytest.mark.anyio, pytest.mark.icinga2, pytest.mark.slow]
 
@@ -38,22 +38,10 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def icinga() -> Any:
     with services.icinga2() as instance:
         yield instance
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @pytest.fixture
@@ -147,12 +135,6 @@ def supervisor(
         return await supervisor_factory(raw, tmp_path)
 
     return build
-
-
-async def run(sup: Supervisor, job: str) -> RunReport:
-    report = await sup.run_now(job)
-    assert report is not None
-    return report
 
 
 async def pipeline(sup: Supervisor) -> RunReport:

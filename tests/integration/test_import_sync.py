@@ -4,11 +4,10 @@ aiohttp server serving JSON with auth."""
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from directord import config as config_mod
 from directord.icinga import pipeline as icinga_pipeline
 from directord.icinga import rowsets, sources
 from directord.jobs import registry
-from directord.supervisor import RunReport, Supervisor
+from directord.supervisor import Supervisor
 from tests import services
-from tests.conftest import free_port
+from tests.helpers import Make, free_port, run, write_csv
 
 pytestmark = pytest.mark.anyio
 
@@ -82,21 +81,6 @@ CMDB = {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-Make = Callable[..., Any]
-
-
-@pytest.fixture
 def pipeline(tmp_path: Path, supervisor_factory: Make) -> Make:
     async def build(
         sources: dict[str, Any], rules: dict[str, Any], jobs: list[dict[str, Any]]
@@ -111,12 +95,6 @@ def pipeline(tmp_path: Path, supervisor_factory: Make) -> Make:
         return await supervisor_factory(raw, tmp_path)
 
     return build
-
-
-async def run(sup: Supervisor, job: str) -> RunReport:
-    report = await sup.run_now(job)
-    assert report is not None
-    return report
 
 
 async def objects(sup: Supervisor, kind: str = "Host") -> dict[str, dict[str, Any]]:

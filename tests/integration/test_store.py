@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 Reopen = Callable[[], Awaitable[store.Store]]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["memory", "sqlite"])
 async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
     """``await reopen()``: one more open store on the same database (a second process, or the

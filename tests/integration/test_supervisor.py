@@ -4,7 +4,6 @@ overlap of a job with itself, manual triggers, timeouts, and no polling while id
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,9 @@ from directord import config as config_mod
 from directord import store
 from directord.jobs import registry
 from directord.supervisor import Supervisor
+from tests.helpers import Make
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-Make = Callable[..., Any]
 
 
 @pytest.fixture
