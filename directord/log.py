@@ -32,15 +32,26 @@ def _patch(record: Record) -> None:
     extra["_where"] = (" " + " ".join(where)) if where else ""
 
 
+# Without --verbose a daemon still says when it started and stopped (and warnings, errors).
+ALWAYS = frozenset({"daemon_started", "daemon_stopped"})
+_WARNING = 30  # loguru's level number
+
+
+def _quiet(record: Record) -> bool:
+    return record["level"].no >= _WARNING or record["extra"].get("action") in ALWAYS
+
+
 def setup(verbose: bool, *, stream: Any = None) -> None:
-    """Log INFO and up with --verbose, WARNING and up otherwise, to stderr."""
+    """Log INFO and up with --verbose (every run), otherwise WARNING and up plus the daemon's
+    start and stop lines, to stderr."""
     stream = stream or sys.stderr
     logger.remove()
     colour = verbose and hasattr(stream, "isatty") and stream.isatty()
     logger.configure(patcher=_patch)
     logger.add(
         stream,
-        level="INFO" if verbose else "WARNING",
+        level="INFO",
+        filter=None if verbose else _quiet,
         format=_COLOUR if colour else _PLAIN,
         colorize=colour,
         backtrace=False,
