@@ -1,6 +1,7 @@
 """The ``directord`` command line: argument parsing only, the work happens in the rooms it calls.
 
 Exit codes: 0 success, 1 a job failed, 2 a usage or config error (with the reason on stderr).
+Commands that only look open the store, not a supervisor; what they print is in tables.py.
 """
 
 from __future__ import annotations
@@ -10,20 +11,24 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import click
+from pydantic import BeforeValidator
 
-from directord import check, daemon, preview, store, tables, timeperiods
+from directord import check, daemon, preview, scheduler, store, tables, timeperiods
 from directord import config as config_mod
 from directord import log as log_mod
-from directord.icinga import pipeline
+from directord.icinga import pipeline, rules
 from directord.icinga.errors import SourceError
-from directord.jobs import registry
+from directord.jobs import backup, registry
+from directord.jobs import base as jobs_base
 from directord.supervisor import RunReport, Supervisor, build_specs
 from directord.timeperiods import report
 from directord.web import app as web_app
@@ -33,6 +38,9 @@ R = TypeVar("R")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Instants timeperiod show can compute with: the period code looks a few days back and up to
+# five years ahead, so the window stays clear of datetime's years 1 and 9999.
+EARLIEST, LATEST = datetime(2, 1, 1, tzinfo=UTC), datetime(9990, 12, 31, tzinfo=UTC)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -66,6 +74,39 @@ class Context:
         return self._settings
 
 
+def _guard(fn: Callable[[], R]) -> R:
+    try:
+        return fn()
+    except (store.StoreError, web_app.HttpError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FAILED)
+
+
+@contextlib.asynccontextmanager
+async def _opened_store(settings: config_mod.Settings) -> AsyncIterator[store.Store]:
+    db = store.open_store(settings.database_url())
+    await db.open()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+def with_store(settings: config_mod.Settings, fn: Callable[[store.Store], Awaitable[R]]) -> R:
+    """``fn(store)`` on the config's store, without a supervisor: for commands that look."""
+
+    async def main() -> R:
+        async with _opened_store(settings) as db:
+            return await fn(db)
+
+    return _guard(lambda: asyncio.run(main()))
+
+
+def _unknown_job(settings: config_mod.Settings, name: str) -> NoReturn:
+    fail(config_mod.unknown("job", name, (j.name for j in settings.jobs)))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -73,7 +114,7 @@ class Context:
     metavar="PATH",
     help="Config file (default: $DIRECTORD_CONFIG, ./config.yaml, /etc/directord/config.yaml).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log every event to stderr (colour on a tty).")
+@click.option("-v", "--verbose", is_flag=True, help="Also log every run (colour on a tty).")
 @click.version_option(package_name="directord")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
@@ -128,6 +169,15 @@ def _instant(text: str, tz: ZoneInfo, option: str) -> datetime:
     if parsed.tzinfo is None:
         # A time without an offset means wall time in the period's own zone.
         parsed = parsed.replace(tzinfo=tz)
+    try:
+        in_range = EARLIEST <= parsed <= LATEST
+    except OverflowError:  # the offset pushes it past datetime's own range
+        in_range = False
+    if not in_range:
+        fail(
+            f"{option}: {text!r} is out of range "
+            f"(from {EARLIEST.date().isoformat()} to {LATEST.date().isoformat()})"
+        )
     return parsed
 
 
@@ -173,16 +223,21 @@ def timeperiod_show(
     if ranges:
         period = _inline_period(ranges, tz)
     elif name:
-        registry, errors = config_mod.build_timeperiods(obj.settings().timeperiods)
+        periods, errors = config_mod.build_timeperiods(obj.settings().timeperiods)
         if errors:
             raise config_mod.ConfigError(errors, obj.settings().source)
-        if name not in registry:
-            fail(config_mod.unknown("time period", name, (p.name for p in registry)))
-        period = registry.get(name)
+        if name not in periods:
+            fail(config_mod.unknown("time period", name, (p.name for p in periods)))
+        period = periods.get(name)
     else:
         fail("give a period NAME or --range 'KEY=VALUE'")
     begin = _instant(start, period.tz, "--from")
-    finish = _instant(end, period.tz, "--to") if end else begin + timedelta(days=7)
+    if end:
+        finish = _instant(end, period.tz, "--to")
+    else:
+        finish = begin + timedelta(days=7)
+        if finish > LATEST:
+            fail(f"--from: {start!r} leaves no 7-day window before {LATEST.date().isoformat()}")
     if finish <= begin:
         fail("--to must be after --from")
     when = _instant(at, period.tz, "--at") if at else None
@@ -194,7 +249,14 @@ def timeperiod_show(
 
 
 def _report_line(r: RunReport) -> str:
-    return f"{r.job}: {r.state} in {r.finished - r.started:.1f}s (run {r.run_id}): {r.summary}"
+    took = tables.took(r.finished - r.started)
+    return f"{r.job}: {r.state} in {took} (run {r.run_id}): {r.summary}"
+
+
+def _elsewhere(run: store.Run | None) -> str:
+    if run is None or run.state is not store.RunState.running:
+        return "it was claimed by another process"
+    return f"it is running in another process (run {run.id}, since {tables.when(run.started)})"
 
 
 @main.group("jobs")
@@ -216,35 +278,55 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
     if forever_flag or mode == "forever":
         path = config_mod.find_config(obj.config_path)
         sys.exit(_guard(lambda: daemon.run(lambda s: daemon.serve_forever(s, path), settings)))
-    reports = _guard(lambda: daemon.run(lambda s: s.run_pending_once(), settings))
+
+    async def once(sup: Supervisor) -> tuple[list[RunReport], list[str]]:
+        plans = [s.plan for s in sup.specs.values()]
+        pending = [d.name for d in scheduler.pending(plans, sup.timings, sup.clock())]
+        reports = await sup.run_pending_once()
+        ran = {r.job for r in reports}
+        skipped = []
+        for name in pending:
+            if name not in ran:
+                latest = await sup.store.history(name, 1)
+                skipped.append(f"{name}: skipped, {_elsewhere(latest[0] if latest else None)}")
+        return reports, skipped
+
+    reports, skipped = _guard(lambda: daemon.run(once, settings))
     for r in reports:
         click.echo(_report_line(r))
-    if not reports:
+    for line in skipped:
+        click.echo(line)
+    if not reports and not skipped:
         click.echo("no job is pending")
     sys.exit(0 if all(r.ok for r in reports) else EXIT_FAILED)
 
 
-def _guard(fn: Callable[[], R]) -> R:
-    try:
-        return fn()
-    except (store.StoreError, web_app.HttpError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted", EXIT_FAILED)
-
-
 @jobs_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
 @click.pass_obj
 @handles_config_errors
 def jobs_list(obj: Context, as_json: bool) -> None:
-    """Every job: kind, enabled, interval, time period, in period now, last result, next due."""
+    """Every job: kind, enabled, interval, time period, in period now, last result, next run."""
 
-    async def views(sup: Supervisor) -> list[dict[str, Any]]:
-        return sup.job_views(sup.clock())
+    async def views(sup: Supervisor) -> tuple[list[dict[str, Any]], float]:
+        now = sup.clock()
+        return sup.job_views(now), now
 
-    rows = _guard(lambda: daemon.run(views, obj.settings(), readonly=True))
-    click.echo(json.dumps(rows, indent=2) if as_json else tables.jobs(rows))
+    rows, now = _guard(lambda: daemon.run(views, obj.settings(), readonly=True))
+    if as_json:
+        click.echo(json.dumps(tables.jobs_json(rows, now), indent=2))
+    else:
+        click.echo(tables.jobs(rows, now))
+
+
+def _duration_fields(kind: type[jobs_base.Job]) -> set[str]:
+    """The settings of ``kind`` parsed as durations (``5s``), to show them that way."""
+    out = set()
+    for field_name, info in kind.Settings.model_fields.items():
+        for meta in info.metadata:
+            if isinstance(meta, BeforeValidator) and meta.func is config_mod.parse_duration:
+                out.add(field_name)
+    return out
 
 
 @jobs_group.command("next")
@@ -292,21 +374,8 @@ def jobs_kinds(as_json: bool) -> None:
         broken = [{"kind": b.name, "target": b.target, "error": b.error} for b in kinds.broken]
         click.echo(json.dumps({"kinds": described, "broken": broken}, indent=2))
         return
-    for d in described:
-        click.echo(
-            f"{d['kind']}: {d['description']} (suggested interval {d['suggested_interval']:g}s)"
-        )
-        props = d["settings"].get("properties", {})
-        required = set(d["settings"].get("required", []))
-        for field_name, prop in props.items():
-            kind = (
-                prop.get("type")
-                or "/".join(str(x.get("type", "?")) for x in prop.get("anyOf", []))
-                or "object"
-            )
-            default = f" = {prop['default']!r}" if "default" in prop else ""
-            flag = " (required)" if field_name in required else default
-            click.echo(f"    {field_name}: {kind}{flag}")
+    durations = {name: _duration_fields(kind) for name, kind in kinds.kinds.items()}
+    click.echo(tables.kinds(described, durations))
     for b in kinds.broken:
         click.echo(f"{b.name}: BROKEN ({b.target}): {b.error}", err=True)
 
@@ -326,14 +395,17 @@ def job_group() -> None:
 def job_run(obj: Context, name: str) -> None:
     """Run NAME now in this process, outside its schedule (exit 0 succeeded, 1 failed)."""
     settings = obj.settings()
-    settings.job(name)
+    if name not in {j.name for j in settings.jobs}:
+        _unknown_job(settings, name)
 
-    async def one(sup: Supervisor) -> RunReport | None:
-        return await sup.run_now(name)
+    async def one(sup: Supervisor) -> tuple[RunReport | None, store.Run | None]:
+        result = await sup.run_now(name)
+        latest = None if result else await sup.store.history(name, 1)
+        return result, latest[0] if latest else None
 
-    result = _guard(lambda: daemon.run(one, settings))
+    result, latest = _guard(lambda: daemon.run(one, settings))
     if result is None:
-        fail(f"job {name!r} could not be claimed", EXIT_FAILED)
+        fail(f"job {name!r} was not started: {_elsewhere(latest)}", EXIT_FAILED)
     click.echo(_report_line(result))
     sys.exit(0 if result.ok else EXIT_FAILED)
 
@@ -341,35 +413,38 @@ def job_run(obj: Context, name: str) -> None:
 @job_group.command("history")
 @click.argument("name")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
 @click.pass_obj
 @handles_config_errors
 def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
-    """The last runs of NAME, newest first."""
+    """The last runs of NAME, newest first (also of a job since removed from the config)."""
     settings = obj.settings()
-
-    async def history(sup: Supervisor) -> list[store.Run]:
-        return await sup.store.history(name, limit)
-
-    runs = _guard(lambda: daemon.run(history, settings, readonly=True))
+    runs = with_store(settings, lambda db: db.history(name, limit))
+    if not runs and name not in {j.name for j in settings.jobs}:
+        _unknown_job(settings, name)
     if as_json:
-        click.echo(json.dumps([r.as_json() for r in runs], indent=2))
-        return
-    if not runs:
+        click.echo(json.dumps([tables.run_json(r) for r in runs], indent=2))
+    elif not runs:
         click.echo(f"no runs of {name!r} yet")
-    for r in runs:
-        took = "-" if r.finished is None else f"{r.finished - r.started:.1f}s"
-        click.echo(
-            f"{r.id:>7}  {tables.when(r.started)}  {r.state!s:<11} {took:>8}  {r.trigger:<8} "
-            f"{r.summary or ''}"
-        )
+    else:
+        click.echo(tables.history(runs))
 
 
 # -- health ------------------------------------------------------------------------------------
 
 
+def _base_url(url: str) -> str:
+    """The daemon's base URL from what a user gives: the base or the /health (/status) URL."""
+    base = url.rstrip("/")
+    for endpoint in ("/health", "/status"):
+        base = base.removesuffix(endpoint)
+    return base
+
+
 @main.command("health")
-@click.option("--url", default=None, help="The daemon's base URL (default: from http.listen).")
+@click.option(
+    "--url", default=None, help="The daemon's URL, base or /health (default: from http.listen)."
+)
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
 @click.pass_obj
 def health(obj: Context, url: str | None, timeout: float) -> None:
@@ -380,12 +455,45 @@ def health(obj: Context, url: str | None, timeout: float) -> None:
             listen = obj.settings().http.listen
         host, _, port = listen.rpartition(":")
         url = f"http://{host}:{port}"
-    verdict = check.check(url, timeout)
+    verdict = check.check(_base_url(url), timeout)
     click.echo(verdict.text)
     sys.exit(verdict.code)
 
 
-# -- import, sync, objects ---------------------------------------------------------------------
+# -- import, sync, objects, activity, deployments ----------------------------------------------
+
+
+async def _to_thread(fn: Callable[..., R], *args: object) -> R:
+    return await asyncio.to_thread(fn, *args)
+
+
+def _pipeline(
+    settings: config_mod.Settings,
+    fn: Callable[[store.Store, Callable[[], aiohttp.ClientSession]], Awaitable[R]],
+) -> R:
+    """``fn(store, http)`` for import and sync runs from the command line; a source's error
+    fails the command (exit 1) with the source's own message."""
+
+    async def main() -> R:
+        async with _opened_store(settings) as db:
+            session: aiohttp.ClientSession | None = None
+
+            def http() -> aiohttp.ClientSession:
+                nonlocal session
+                if session is None:
+                    session = aiohttp.ClientSession(headers={"User-Agent": "directord"})
+                return session
+
+            try:
+                return await fn(db, http)
+            finally:
+                if session is not None:
+                    await session.close()
+
+    try:
+        return _guard(lambda: asyncio.run(main()))
+    except SourceError as exc:
+        fail(str(exc), EXIT_FAILED)
 
 
 @main.group("import")
@@ -402,25 +510,18 @@ def import_run(obj: Context, source: str) -> None:
     settings = obj.settings()
     if source not in settings.import_sources:
         fail(config_mod.unknown("import source", source, settings.import_sources))
-
-    async def go(sup: Supervisor) -> pipeline.ImportOutcome:
-        async def to_thread(fn: Callable[..., R], *args: object) -> R:
-            return await asyncio.to_thread(fn, *args)
-
-        return await pipeline.run_import(
+    outcome = _pipeline(
+        settings,
+        lambda db, http: pipeline.run_import(
             source,
             settings.import_sources[source],
-            sup.store,
+            db,
             base_dir=settings.base_dir,
-            http=sup.http,
-            to_thread=to_thread,
+            http=http,
+            to_thread=_to_thread,
             now=time.time(),
-        )
-
-    try:
-        outcome = _guard(lambda: daemon.run(go, settings))
-    except SourceError as exc:
-        fail(str(exc), EXIT_FAILED)
+        ),
+    )
     click.echo(outcome.summary)
 
 
@@ -440,43 +541,28 @@ def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
     settings = obj.settings()
     if rule not in settings.sync_rules:
         fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
-
-    async def go(sup: Supervisor) -> pipeline.SyncOutcome:
-        async def to_thread(fn: Callable[..., R], *args: object) -> R:
-            return await asyncio.to_thread(fn, *args)
-
-        return await pipeline.run_sync(
+    outcome = _pipeline(
+        settings,
+        lambda db, _http: pipeline.run_sync(
             rule,
             settings.sync_rules[rule],
-            sup.store,
-            to_thread=to_thread,
+            db,
+            to_thread=_to_thread,
             now=time.time(),
             apply=not dry_run,
-        )
-
-    try:
-        outcome = _guard(lambda: daemon.run(go, settings))
-    except SourceError as exc:
-        fail(str(exc), EXIT_FAILED)
+        ),
+    )
+    changes = [c.as_json() for c in outcome.changes]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "rule": rule,
-                    "applied": outcome.applied,
-                    "counts": outcome.counts,
-                    "changes": [c.as_json() for c in outcome.changes],
-                },
-                indent=2,
-            )
-        )
+        doc = {"rule": rule, "applied": outcome.applied, "counts": outcome.counts}
+        click.echo(json.dumps({**doc, "changes": changes}, indent=2))
         return
-    for change in outcome.changes:
-        click.echo(f"{change.action:<7} {change.type} {change.name}")
-        for prop, (before, after) in change.properties.items():
-            if change.action == "modify":
-                click.echo(f"          {prop}: {json.dumps(before)} -> {json.dumps(after)}")
+    for line in tables.changes(changes):
+        click.echo(line)
     click.echo(outcome.summary)
+
+
+OBJECT_TYPES = get_args(rules.ObjectType)
 
 
 @main.group("objects")
@@ -485,24 +571,76 @@ def objects_group() -> None:
 
 
 @objects_group.command("list")
-@click.option("--type", "object_type", default=None, help="Only this type (Host, HostGroup...).")
+@click.option("--type", "object_type", type=click.Choice(OBJECT_TYPES), help="Only this type.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handles_config_errors
 def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
     """The objects sync runs made, by type and name."""
-
-    async def go(sup: Supervisor) -> list[tuple[str, str, str, str | None]]:
-        return await sup.store.objects(object_type)
-
-    rows = _guard(lambda: daemon.run(go, obj.settings(), readonly=True))
+    rows = with_store(obj.settings(), lambda db: db.objects(object_type))
     docs = [{"type": t, "name": n, "properties": json.loads(p), "rule": r} for t, n, p, r in rows]
+    click.echo(json.dumps(docs, indent=2) if as_json else tables.objects(docs))
+
+
+@main.command("activity")
+@click.option("--rule", default=None, help="Only this sync rule's entries.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
+@click.pass_obj
+@handles_config_errors
+def activity(obj: Context, rule: str | None, limit: int, as_json: bool) -> None:
+    """What applied syncs changed, newest first: each object with before and after."""
+    settings = obj.settings()
+    if rule is not None and rule not in settings.sync_rules:
+        fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
+    entries = with_store(settings, lambda db: db.activity(rule, limit))
     if as_json:
-        click.echo(json.dumps(docs, indent=2))
-        return
-    table: list[tuple[str, ...]] = [("type", "name", "rule", "properties")]
-    for d in docs:
-        table.append(
-            (d["type"], d["name"], d["rule"] or "-", json.dumps(d["properties"], sort_keys=True))
-        )
-    click.echo(tables.render(table))
+        click.echo(json.dumps(tables.activity_json(entries), indent=2))
+    elif not entries:
+        click.echo("no sync has changed anything yet")
+    else:
+        click.echo(tables.activity(entries))
+
+
+@main.group("deployments")
+def deployments_group() -> None:
+    """Icinga 2 config deployments."""
+
+
+@deployments_group.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
+@click.pass_obj
+@handles_config_errors
+def deployments_list(obj: Context, limit: int, as_json: bool) -> None:
+    """Every deployment attempt, newest first: stage, result, and Icinga 2's first error."""
+    items = with_store(obj.settings(), lambda db: db.deployments(limit))
+    if as_json:
+        click.echo(json.dumps([tables.deployment_json(d) for d in items], indent=2))
+    elif not items:
+        click.echo("no deployments yet")
+    else:
+        click.echo(tables.deployments(items))
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database."""
+
+
+@db_group.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+@handles_config_errors
+def db_backup(obj: Context, path: Path) -> None:
+    """A consistent copy of the SQLite database at PATH, also while the daemon runs."""
+    settings = obj.settings()
+    try:
+        source = backup.database_path(settings.database_url())
+        info = backup.backup(source, path)
+    except backup.BackupError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(f"backed up {info.source} to {info.target} ({info.size} bytes)")

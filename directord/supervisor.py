@@ -769,6 +769,7 @@ class Supervisor:
                     "last_success": state.last_success if state else None,
                     "next_due": None if due is None else due.at,
                     "overdue_after": _overdue_after(spec.plan, timing, due),
+                    "gated": due is not None and due.gated,
                     "running": None
                     if running is None
                     else {

@@ -1,19 +1,63 @@
-"""Plain-text tables for people (the CLI and the aiomonitor commands). Pure."""
+"""What the CLI (and the aiomonitor commands) print: plain-text tables and JSON values. Pure.
+
+Times in tables carry their UTC offset (local time of the machine running the command); times
+in JSON are ISO-8601 strings with their offset; durations are printed as they are written in
+the config (``1d``, ``15m``, ``1h30m``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def duration(seconds: float | None) -> str:
+    """``86400`` -> ``1d``, ``5400`` -> ``1h30m``, ``0.25`` -> ``250ms``, None -> ``-``."""
+    if seconds is None:
+        return "-"
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole, fraction = divmod(seconds, 1)
+    rest = int(whole)
+    parts = []
+    for unit, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    text = "".join(parts)
+    if fraction:
+        text += f"{round(fraction * 1000)}ms"
+    return text
+
+
+def took(seconds: float) -> str:
+    """A measured duration (of a run): ``0.3s``, ``12.5s``, then whole seconds: ``2m5s``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return duration(round(seconds))
 
 
 def when(value: float | None) -> str:
+    """An instant for a table: local time with its UTC offset, ``-`` for none."""
     if value is None:
         return "-"
-    return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def iso(value: float | None) -> str | None:
+    """An instant for JSON: ISO-8601 in UTC with its offset, None for none."""
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat()
 
 
 def render(rows: Sequence[Sequence[str]]) -> str:
+    """Columns aligned; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -21,8 +65,30 @@ def render(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def jobs(views: Sequence[dict[str, Any]]) -> str:
-    """The ``jobs list`` table from Supervisor.job_views()."""
+def _enabled(view: dict[str, Any]) -> str:
+    if not view["enabled"]:
+        return "no"
+    return "yes"
+
+
+def next_run(view: dict[str, Any], now: float) -> str:
+    """When the job will really start: ``now`` when it is due and may run, the period's next
+    opening when its time period gates it, ``never`` when disabled."""
+    if view["running"]:
+        return "running"
+    at = view["next_due"]
+    if at is None:
+        return "never"
+    if at <= now:
+        return "now"
+    if view["timeperiod"] and view.get("gated"):
+        return f"{when(at)} ({view['timeperiod']} opens)"
+    return when(at)
+
+
+def jobs(views: Sequence[dict[str, Any]], now: float | None = None) -> str:
+    """The ``jobs list`` table (``now``: the views' instant, default the current time)."""
+    now = time.time() if now is None else now
     header = (
         "name",
         "kind",
@@ -32,7 +98,7 @@ def jobs(views: Sequence[dict[str, Any]]) -> str:
         "in period",
         "last attempt",
         "last result",
-        "next due",
+        "next run",
         "running",
     )
     rows: list[Sequence[str]] = [header]
@@ -41,14 +107,166 @@ def jobs(views: Sequence[dict[str, Any]]) -> str:
             (
                 str(r["name"]),
                 str(r["kind"]),
-                "yes" if r["enabled"] else "no",
-                str(r.get("schedule") or f"every {r['interval']:g}s"),
+                _enabled(r),
+                str(r.get("schedule") or f"every {duration(r['interval'])}"),
                 str(r["timeperiod"] or "-"),
                 "yes" if r["in_period"] else "no",
                 when(r["last_attempt"]),
                 str(r["last_result"] or "-"),
-                when(r["next_due"]),
+                next_run(r, now),
                 f"run {r['running']['run_id']}" if r["running"] else "-",
             )
         )
     return render(rows)
+
+
+def jobs_json(views: Sequence[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """``jobs list --json``: the views with ISO-8601 times (``interval`` stays in seconds)."""
+    out = []
+    for v in views:
+        running = v["running"]
+        out.append(
+            {
+                **v,
+                "last_attempt": iso(v["last_attempt"]),
+                "last_success": iso(v["last_success"]),
+                "next_due": iso(v["next_due"]),
+                "next_run": next_run(v, now)
+                if v["next_due"] is None
+                else iso(max(v["next_due"], now)),
+                "running": None
+                if running is None
+                else {**running, "started": iso(running["started"])},
+            }
+        )
+    return out
+
+
+def run_json(run: Any) -> dict[str, Any]:
+    """One run of ``job history --json``: ISO-8601 times, the duration in seconds."""
+    doc: dict[str, Any] = run.as_json()
+    for key in ("scheduled_for", "started", "finished"):
+        doc[key] = iso(doc[key])
+    return doc
+
+
+def history(runs: Iterable[Any]) -> str:
+    """The ``job history`` table, newest first."""
+    rows: list[Sequence[str]] = [
+        ("run", "started", "state", "took", "trigger", "summary"),
+    ]
+    for r in runs:
+        spent = "-" if r.finished is None else took(r.finished - r.started)
+        rows.append(
+            (str(r.id), when(r.started), str(r.state), spent, str(r.trigger), r.summary or "")
+        )
+    return render(rows)
+
+
+def _setting_type(prop: dict[str, Any]) -> str:
+    if prop.get("format") == "duration":
+        return "duration"
+    return str(
+        prop.get("type")
+        or "/".join(str(x.get("type", "?")) for x in prop.get("anyOf", []))
+        or "object"
+    )
+
+
+def kinds(described: Iterable[dict[str, Any]], durations: dict[str, set[str]]) -> str:
+    """``jobs kinds``: each kind, its suggested interval and its settings with defaults.
+    ``durations``: per kind, the settings that are durations (shown as ``5s``, not ``5.0``)."""
+    lines = []
+    for d in described:
+        lines.append(
+            f"{d['kind']}: {d['description']} "
+            f"(suggested interval {duration(d['suggested_interval'])})"
+        )
+        props = d["settings"].get("properties", {})
+        required = set(d["settings"].get("required", []))
+        is_duration = durations.get(d["kind"], set())
+        for field_name, prop in props.items():
+            kind = "duration" if field_name in is_duration else _setting_type(prop)
+            default = ""
+            if "default" in prop:
+                value = prop["default"]
+                shown = duration(value) if field_name in is_duration else repr(value)
+                default = f" = {shown}"
+            flag = " (required)" if field_name in required else default
+            lines.append(f"    {field_name}: {kind}{flag}")
+    return "\n".join(lines)
+
+
+def objects(docs: Iterable[dict[str, Any]]) -> str:
+    """``objects list``."""
+    rows: list[Sequence[str]] = [("type", "name", "rule", "properties")]
+    for d in docs:
+        rows.append(
+            (d["type"], d["name"], d["rule"] or "-", json.dumps(d["properties"], sort_keys=True))
+        )
+    return render(rows)
+
+
+def changes(items: Iterable[dict[str, Any]], indent: str = "") -> list[str]:
+    """A change set: one line per object, and ``before -> after`` per modified property."""
+    lines = []
+    for change in items:
+        lines.append(f"{indent}{change['action']:<7} {change['type']} {change['name']}")
+        if change["action"] != "modify":
+            continue
+        for prop, (before, after) in change["properties"].items():
+            lines.append(f"{indent}          {prop}: {json.dumps(before)} -> {json.dumps(after)}")
+    return lines
+
+
+def activity(entries: Iterable[dict[str, Any]]) -> str:
+    """``directord activity``: each applied sync, newest first, with its change set."""
+    lines = []
+    for e in entries:
+        run = f" (run {e['run_id']})" if e["run_id"] is not None else ""
+        lines.append(
+            f"#{e['id']}  {when(e['created'])}  rule {e['rule']}{run}: "
+            f"{e['created_count']} created, {e['modified_count']} modified, "
+            f"{e['deleted_count']} deleted"
+        )
+        lines += changes(e["changes"], indent="    ")
+    return "\n".join(lines)
+
+
+def activity_json(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "created": iso(e["created"])} for e in entries]
+
+
+def deployments(items: Iterable[Any]) -> str:
+    """``directord deployments list``, newest first."""
+    rows: list[Sequence[str]] = [("id", "started", "result", "took", "stage", "config", "error")]
+    for d in items:
+        result = "validating" if d.ok is None else "ok" if d.ok else "failed"
+        spent = "-" if d.finished is None else took(d.finished - d.started)
+        first_error = (d.error or "").splitlines()[0] if d.error else ""
+        rows.append(
+            (
+                str(d.id),
+                when(d.started),
+                result,
+                spent,
+                d.stage or "-",
+                d.checksum[:12],
+                first_error,
+            )
+        )
+    return render(rows)
+
+
+def deployment_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "checksum": d.checksum,
+        "package": d.package,
+        "stage": d.stage,
+        "started": iso(d.started),
+        "finished": iso(d.finished),
+        "ok": d.ok,
+        "error": d.error,
+        "run_id": d.run_id,
+    }

@@ -80,7 +80,8 @@ class Command(Job):
         settings: CommandSettings = ctx.settings
         env = dict(os.environ) if settings.inherit_env else {}
         env.update(settings.env)
-        cwd = ctx.config.resolve_path(settings.cwd) if settings.cwd else None
+        # Without a cwd the child starts in the config file's directory, like relative paths.
+        cwd = ctx.config.resolve_path(settings.cwd or ".")
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(

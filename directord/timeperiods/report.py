@@ -40,7 +40,9 @@ def _duration(seconds: float) -> str:
     minutes = round(seconds / 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    return (f"{days}d " if days else "") + f"{hours}h{mins:02d}m"
+    # As durations are written in the config: 8h, 5h37m, 1d2h; 0m for an empty one.
+    text = "".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (mins, "m")) if n)
+    return text or "0m"
 
 
 def _when(iso: str | None) -> str:
@@ -66,13 +68,17 @@ def table(doc: dict[str, Any]) -> str:
         lines.append("no active segments in the window")
         return "\n".join(lines)
     lines.append("")
-    lines.append(f"{'#':>4}  {'begin':<26}  {'end':<26}  duration")
+    begins = [_when(seg["begin"]) for seg in segments]
+    ends = [_when(seg["end"]) for seg in segments]
+    # Columns as wide as their widest value (a time with its offset is 29 characters).
+    wb, we = max(map(len, begins)), max(map(len, ends))
+    lines.append(f"{'#':>4}  {'begin':<{wb}}  {'end':<{we}}  duration")
     total = 0.0
     for i, seg in enumerate(segments, 1):
         b, e = datetime.fromisoformat(seg["begin"]), datetime.fromisoformat(seg["end"])
         total += (e - b).total_seconds()
         lines.append(
-            f"{i:>4}  {_when(seg['begin']):<26}  {_when(seg['end']):<26}  "
+            f"{i:>4}  {begins[i - 1]:<{wb}}  {ends[i - 1]:<{we}}  "
             f"{_duration((e - b).total_seconds())}"
         )
     lines.append(f"{len(segments)} segments, {_duration(total)} active in all")

@@ -105,7 +105,15 @@ def test_show_table(config: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "time period  workhours (Europe/Berlin)" in result.stdout
     assert "Mon 2026-12-28 08:00:00 +0100" in result.stdout
-    assert "2 segments, 8h00m active in all" in result.stdout
+    assert "2 segments, 8h active in all" in result.stdout
+    # The columns line up under their header, whatever the widths of the times.
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.strip().startswith("#"))
+    rows = [line for line in lines if line[:4].strip().isdigit()]
+    assert len(rows) == 2
+    for column in ("begin", "end", "duration"):
+        at = header.index(column)
+        assert all(row[at - 2 : at] == "  " and row[at] != " " for row in rows), column
 
 
 @pytest.mark.parametrize(
@@ -120,6 +128,22 @@ def test_show_table(config: Path) -> None:
         (["--range", "monday"], "expected KEY=VALUE"),
         (["--range", "monday=08:00-10:00", "--tz", "Nowhere/City"], "unknown time zone"),
         (["--range", "monday=08:00-10:00", "--from", "yesterday"], "--from: 'yesterday'"),
+        (
+            ["--range", "monday=08:00-10:00", "--from", "9999-12-31T23:00"],
+            "--from: '9999-12-31T23:00' is out of range (from 0002-01-01 to 9990-12-31)",
+        ),
+        (
+            ["--range", "monday=08:00-10:00", "--from", "0001-01-01"],
+            "--from: '0001-01-01' is out of range",
+        ),
+        (
+            ["--range", "monday=08:00-10:00", "--from", "2026-01-01", "--to", "9999-12-31"],
+            "--to: '9999-12-31' is out of range",
+        ),
+        (
+            ["--range", "monday=08:00-10:00", "--at", "0001-01-01T00:00+14:00"],
+            "--at: '0001-01-01T00:00+14:00' is out of range",
+        ),
     ],
 )
 def test_invalid_input_exits_2_with_the_reason(args: list[str], message: str) -> None:

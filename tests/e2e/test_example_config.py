@@ -41,3 +41,10 @@ def test_jobs_run_on_the_example(tmp_path: Path) -> None:
     objects = cli(config, "objects", "list", "--type", "HostGroup", "--json")
     assert objects.returncode == 0
     assert len(json.loads(objects.stdout)) == 8
+    # The backup lands beside the config, wherever the command was started from.
+    backup = cli(config, "job", "run", "nightly-backup")
+    assert backup.returncode == 0, backup.stderr
+    [copy] = (tmp_path / "backup").iterdir()
+    assert copy.name.startswith("directord-")
+    assert copy.suffix == ".db"
+    assert f"to {copy} (" in backup.stdout
