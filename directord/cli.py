@@ -20,9 +20,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import click
-from pydantic import BeforeValidator
 
-from directord import check, daemon, preview, scheduler, store, tables, timeperiods
+from directord import check, daemon, preview, scheduler, store, tables, timeperiods, units
 from directord import config as config_mod
 from directord import log as log_mod
 from directord.icinga import pipeline, rules
@@ -324,7 +323,9 @@ def _duration_fields(kind: type[jobs_base.Job]) -> set[str]:
     out = set()
     for field_name, info in kind.Settings.model_fields.items():
         for meta in info.metadata:
-            if isinstance(meta, BeforeValidator) and meta.func is config_mod.parse_duration:
+            # PositiveDuration wraps parse_duration in a functools.partial.
+            func = getattr(meta, "func", None)
+            if getattr(func, "func", func) is units.parse_duration:
                 out.add(field_name)
     return out
 

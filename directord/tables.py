@@ -13,28 +13,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+from directord import units
 
 
 def duration(seconds: float | None) -> str:
     """``86400`` -> ``1d``, ``5400`` -> ``1h30m``, ``0.25`` -> ``250ms``, None -> ``-``."""
-    if seconds is None:
-        return "-"
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    whole, fraction = divmod(seconds, 1)
-    rest = int(whole)
-    parts = []
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    text = "".join(parts)
-    if fraction:
-        text += f"{round(fraction * 1000)}ms"
-    return text
+    return "-" if seconds is None else units.format_duration(seconds)
 
 
 def took(seconds: float) -> str:
