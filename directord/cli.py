@@ -11,7 +11,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -82,21 +82,11 @@ def _guard(fn: Callable[[], R]) -> R:
         fail("interrupted", EXIT_FAILED)
 
 
-@contextlib.asynccontextmanager
-async def _opened_store(settings: config_mod.Settings) -> AsyncIterator[store.Store]:
-    db = store.open_store(settings.database_url())
-    await db.open()
-    try:
-        yield db
-    finally:
-        await db.close()
-
-
 def with_store(settings: config_mod.Settings, fn: Callable[[store.Store], Awaitable[R]]) -> R:
     """``fn(store)`` on the config's store, without a supervisor: for commands that look."""
 
     async def main() -> R:
-        async with _opened_store(settings) as db:
+        async with store.open(settings, readonly=True) as db:
             return await fn(db)
 
     return _guard(lambda: asyncio.run(main()))
@@ -476,7 +466,7 @@ def _pipeline(
     fails the command (exit 1) with the source's own message."""
 
     async def main() -> R:
-        async with _opened_store(settings) as db:
+        async with store.open(settings) as db:
             session: aiohttp.ClientSession | None = None
 
             def http() -> aiohttp.ClientSession:

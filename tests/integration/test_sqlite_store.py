@@ -20,11 +20,6 @@ from directord.store import migrations as store_migrations
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def claim(at: float = 100.0) -> Claim:
     return Claim("a", "noop", "n1", Trigger.schedule, at, at + 1)
 
