@@ -131,7 +131,7 @@ def test_health_url_may_be_the_base_or_the_endpoint() -> None:
 def test_output_durations_zones_iso_json_and_headers(csv_config: Path) -> None:
     assert directord(csv_config, "jobs", "run").exit_code == 0
     listing = directord(csv_config, "jobs", "list").stdout.splitlines()
-    assert listing[0].split()[:4] == ["name", "kind", "enabled", "interval"]
+    assert listing[0].split()[:4] == ["name", "kind", "enabled", "schedule"]
     rows = {line.split()[0]: line for line in listing[1:]}
     assert " 15m " in rows["import"]
     assert " 1d " in rows["sync"]
