@@ -6,11 +6,15 @@ is 0/1 (or a real boolean, where the database has one), times are epoch seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from directord.store import base
 from directord.store.connector import Params, Row
+
+T = TypeVar("T")
 
 
 def _json(value: str | None) -> dict[str, Any]:
@@ -25,75 +29,32 @@ def _int(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _record(cls: Callable[..., T], row: Row, **convert: Callable[[Any], Any]) -> T:
+    """``cls`` (a dataclass) from the row's columns of the same names, some converted."""
+    values = {f.name: row[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name, to_value in convert.items():
+        values[name] = to_value(values[name])
+    return cls(**values)
+
+
 def run(row: Row) -> base.Run:
-    return base.Run(
-        id=row["id"],
-        job=row["job"],
-        kind=row["kind"],
-        node=row["node"],
-        trigger=row["trigger"],
-        attempt=row["attempt"],
-        job_version=row["job_version"],
-        scheduled_for=row["scheduled_for"],
-        started=row["started"],
-        finished=row["finished"],
-        state=base.RunState(row["state"]),
-        summary=row["summary"],
-        counters=_json(row["counters"]),
-        details=_json(row["details"]),
-        changed=_bool(row["changed"]),
-    )
+    return _record(base.Run, row, state=base.RunState, counters=_json, details=_json, changed=_bool)
 
 
 def job_record(row: Row) -> base.JobRecord:
-    return base.JobRecord(
-        name=row["name"],
-        kind=row["kind"],
-        definition=json.loads(row["definition"]),
-        managed_by=row["managed_by"],
-        version=row["version"],
-        created=row["created"],
-        updated=row["updated"],
-    )
+    return _record(base.JobRecord, row, definition=json.loads)
 
 
 def job_state(row: Row) -> base.JobState:
-    return base.JobState(
-        job=row["job"],
-        last_attempt=row["last_attempt"],
-        last_finished=row["last_finished"],
-        last_success=row["last_success"],
-        last_result=row["last_result"],
-        last_error=row["last_error"],
-        last_run_id=row["last_run_id"],
-        failures=row["failures"],
-    )
+    return _record(base.JobState, row)
 
 
 def row_set_info(row: Row) -> base.RowSetInfo:
-    return base.RowSetInfo(
-        id=row["id"],
-        source=row["source"],
-        checksum=row["checksum"],
-        row_count=row["row_count"],
-        columns=json.loads(row["columns"]),
-        created=row["created"],
-        run_id=row["run_id"],
-    )
+    return _record(base.RowSetInfo, row, columns=json.loads)
 
 
 def deployment(row: Row) -> base.Deployment:
-    return base.Deployment(
-        id=row["id"],
-        checksum=row["checksum"],
-        package=row["package"],
-        stage=row["stage"],
-        started=row["started"],
-        finished=row["finished"],
-        ok=_bool(row["ok"]),
-        error=row["error"],
-        run_id=row["run_id"],
-    )
+    return _record(base.Deployment, row, ok=_bool)
 
 
 ACTIVITY_COLUMNS = (
