@@ -82,6 +82,14 @@ class HttpConfig(_Model):
     token_file: str | None = None
     # /health turns 503 when the supervisor has not ticked for this long.
     stale_after: Duration = 60.0
+    # Connection hygiene (web/app.py): idle keep-alive connections and requests whose head does
+    # not arrive in time are closed, and connections never eat the file descriptors jobs need.
+    idle_timeout: Duration = 15.0
+    header_timeout: Duration = 10.0
+    max_connections: int = Field(64, ge=1)
+    fd_reserve: int = Field(64, ge=0)
+    # Names besides the listen address that requests may carry in Host (a reverse proxy's).
+    hosts: list[str] = Field(default_factory=list)
 
 
 class MonitorConfig(_Model):

@@ -116,7 +116,7 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
             notifier.status(status_line(supervisor))
 
     supervisor.listeners.append(on_event)
-    runner = await web_app.start(web_app.create_app(supervisor, token), settings.http.listen)
+    runner = await web_app.start(web_app.create_app(supervisor, token), settings.http)
     monitor = None
     if settings.monitor.enabled:
         # Deliberately lazy: aiomonitor (and its web UI) loads only when enabled.

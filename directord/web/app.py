@@ -1,29 +1,70 @@
-"""The aiohttp application and its server, on the daemon's event loop."""
+"""The aiohttp application and its server, on the daemon's event loop.
+
+The server shares the process's file descriptors with the jobs, so it keeps them on a leash
+(issue 9.11): a connection that sends no complete request head within ``http.header_timeout`` or
+sits idle longer than ``http.idle_timeout`` is closed, and at most ``http.max_connections`` are open
+while at least ``http.fd_reserve`` descriptors stay free. At the limit the connection idle the
+longest makes room for the new one, so /health stays reachable however many idle clients there
+are. Requests must name the listen address or one of ``http.hosts`` in Host (DNS rebinding).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
+import os
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
+from loguru import logger
 
 from directord.web import api, status
 from directord.web.metrics import Metrics
 
 if TYPE_CHECKING:
+    from directord import config as config_mod
     from directord.supervisor import Supervisor
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Connections allowed whatever the descriptor count: at the limit idle ones make room for new.
+MIN_CONNECTIONS = 4
+_BUSY = b"too many connections, try again later\n"
+REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY)
+)
 
 
 class HttpError(Exception):
     """The HTTP server could not start (e.g. the address is taken)."""
 
 
-def create_app(supervisor: Supervisor, token: str | None) -> web.Application:
-    app = web.Application()
-    health = status.Health(supervisor, supervisor.settings.http.stale_after)
-    metrics = Metrics(supervisor)
-    app.add_routes(status.routes(supervisor, health, metrics))
-    app.add_routes(api.routes(supervisor, token))
-    return app
+class _ServerLog(logging.Handler):
+    """aiohttp's server log, into ours: a malformed request is the client's business (one debug
+    line, no traceback); anything else is a bug of ours and logged as an error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, http_exceptions.HttpProcessingError):
+            reason = str(exc.message).strip().splitlines()[0] if exc.message else ""
+            logger.bind(action="http_bad_request").debug(
+                "{} ({} {})", record.getMessage(), exc.code, reason
+            )
+        elif record.levelno >= logging.WARNING:
+            logger.bind(action="http_error").opt(exception=record.exc_info).error(
+                record.getMessage()
+            )
+
+
+SERVER_LOG = logging.getLogger("directord.http")
+SERVER_LOG.propagate = False
+SERVER_LOG.setLevel(logging.DEBUG)
+SERVER_LOG.addHandler(_ServerLog())
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -31,13 +72,233 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def start(app: web.Application, listen: str) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    host, port = split_listen(listen)
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+class HostCheck:
+    """Which Host headers are ours: the listen address (any address of the machine when it listens
+    on all of them), ``localhost`` for a loopback listener, and the configured names. A name
+    that resolves to us only because an attacker's DNS says so (rebinding) is refused."""
+
+    def __init__(self, listen: str, names: list[str]) -> None:
+        host, _ = split_listen(listen)
+        self.listen_ip = _ip(host)
+        self.names = {n.lower().rstrip(".") for n in names}
+        if self.listen_ip is None:
+            self.names.add(host.lower())
+        elif self.listen_ip.is_loopback:
+            self.names.add("localhost")
+
+    def allows(self, header: str | None) -> bool:
+        if header is None:
+            return True  # HTTP/1.0 without Host: nothing a browser would send
+        value = header.strip().lower()
+        if value.startswith("["):
+            host = value[1 : value.find("]")] if "]" in value else value
+        else:
+            host = value.rpartition(":")[0] if value.count(":") == 1 else value
+        if host.rstrip(".") in self.names:
+            return True
+        given = _ip(host)
+        if given is None or self.listen_ip is None:
+            return False
+        return self.listen_ip.is_unspecified or given == self.listen_ip
+
+
+@dataclass(eq=False)
+class _Conn:
+    transport: asyncio.Transport
+    last: float  # monotonic: opened, or the end of its last request
+    busy: int = 0
+    requests: int = 0
+    head_timer: asyncio.TimerHandle | None = None
+
+
+def free_fds() -> int | None:
+    """File descriptors this process may still open, or None where that cannot be counted."""
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return soft - used
+
+
+@dataclass
+class ConnectionGuard:
+    max_connections: int
+    fd_reserve: int
+    header_timeout: float
+    conns: dict[asyncio.BaseTransport, _Conn] = field(default_factory=dict)
+    refused: int = 0
+    evicted: int = 0
+
+    def _full(self) -> bool:
+        if len(self.conns) > self.max_connections:
+            return True
+        if len(self.conns) <= MIN_CONNECTIONS:
+            return False  # however tight descriptors are, /health gets through
+        free = free_fds()
+        return free is not None and free < self.fd_reserve
+
+    def _evict_one(self, keep: _Conn) -> bool:
+        idle = [c for c in self.conns.values() if c.busy == 0 and c is not keep]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last)
+        self.evicted += 1
+        self.closed(oldest.transport)
+        oldest.transport.abort()  # idle: nothing to flush; the descriptor is freed right away
+        return True
+
+    def opened(self, transport: asyncio.Transport) -> None:
+        conn = _Conn(transport, time.monotonic())
+        self.conns[transport] = conn
+        while self._full():
+            if not self._evict_one(conn):
+                self.refused += 1
+                logger.bind(action="http_refused").warning(
+                    "refused a connection: {} open, every one busy (http.max_connections {}, "
+                    "http.fd_reserve {})",
+                    len(self.conns) - 1,
+                    self.max_connections,
+                    self.fd_reserve,
+                )
+                self.closed(transport)
+                transport.write(REFUSED)
+                transport.close()
+                return
+        loop = asyncio.get_running_loop()
+        conn.head_timer = loop.call_later(self.header_timeout, self._head_late, conn)
+
+    def _head_late(self, conn: _Conn) -> None:
+        conn.head_timer = None
+        if conn.requests == 0 and conn.transport in self.conns:
+            self.closed(conn.transport)
+            conn.transport.abort()
+
+    def closed(self, transport: asyncio.BaseTransport) -> None:
+        conn = self.conns.pop(transport, None)
+        if conn is not None and conn.head_timer is not None:
+            conn.head_timer.cancel()
+            conn.head_timer = None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        conn = self.conns.get(request.transport) if request.transport else None
+        if conn is None:
+            return await handler(request)
+        conn.busy += 1
+        conn.requests += 1
+        if conn.head_timer is not None:
+            conn.head_timer.cancel()
+            conn.head_timer = None
+        try:
+            return await handler(request)
+        finally:
+            conn.busy -= 1
+            conn.last = time.monotonic()
+
+
+class _Tracked(asyncio.Protocol):
+    """aiohttp's protocol for one connection, seen by the guard when it opens and closes."""
+
+    def __init__(self, inner: asyncio.Protocol, guard: ConnectionGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.inner.connection_made(transport)
+        self.guard.opened(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.guard.closed(self.transport)
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class _GuardedSite(web.TCPSite):
+    """A TCP site whose connections go through the guard."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard):
+        super().__init__(runner, host, port, reuse_address=True)
+        self.guard = guard
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        guard = self.guard
+
+        def factory() -> asyncio.Protocol:
+            return _Tracked(server(), guard)
+
+        self._server = await asyncio.get_running_loop().create_server(
+            factory, self._host, self._port, reuse_address=True, backlog=self._backlog
+        )
+
+
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard", ConnectionGuard)
+
+
+def create_app(supervisor: Supervisor, token: str | None) -> web.Application:
+    http = supervisor.settings.http
+    guard = ConnectionGuard(http.max_connections, http.fd_reserve, http.header_timeout)
+    hosts = HostCheck(http.listen, http.hosts)
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not hosts.allows(request.headers.get("Host")):
+            return web.json_response(
+                {"error": "unknown Host: not the listen address nor one of http.hosts"},
+                status=421,
+            )
+        return await handler(request)
+
+    app = web.Application(middlewares=[guard.middleware, check_host], client_max_size=64 << 10)
+    app[GUARD] = guard
+    health = status.Health(supervisor, supervisor.settings.http.stale_after)
+    metrics = Metrics(supervisor)
+    app.add_routes(status.routes(supervisor, health, metrics))
+    app.add_routes(api.routes(supervisor, token))
+    return app
+
+
+async def start(app: web.Application, http: config_mod.HttpConfig) -> web.AppRunner:
+    """Serve ``app`` on ``http.listen`` with the connection guard of ``create_app``."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=http.idle_timeout,
+        logger=SERVER_LOG,
+    )
+    await runner.setup()
+    host, port = split_listen(http.listen)
+    try:
+        await _GuardedSite(runner, host, port, app[GUARD]).start()
     except OSError as exc:
         await runner.cleanup()
-        raise HttpError(f"http.listen {listen}: {exc.strerror or exc}") from exc
+        raise HttpError(f"http.listen {http.listen}: {exc.strerror or exc}") from exc
     return runner
