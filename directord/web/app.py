@@ -11,10 +11,12 @@ are. Requests must name the listen address or one of ``http.hosts`` in Host (DNS
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
 import resource
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,11 +35,6 @@ if TYPE_CHECKING:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Connections allowed whatever the descriptor count: at the limit idle ones make room for new.
 MIN_CONNECTIONS = 4
-_BUSY = b"too many connections, try again later\n"
-REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY)
-)
 
 
 class HttpError(Exception):
@@ -140,40 +137,50 @@ class ConnectionGuard:
     evicted: int = 0
 
     def _full(self) -> bool:
-        if len(self.conns) > self.max_connections:
+        """Whether one more connection would be one too many."""
+        if len(self.conns) >= self.max_connections:
             return True
-        if len(self.conns) <= MIN_CONNECTIONS:
+        if len(self.conns) < MIN_CONNECTIONS:
             return False  # however tight descriptors are, /health gets through
         free = free_fds()
-        return free is not None and free < self.fd_reserve
+        return free is not None and free <= self.fd_reserve
 
-    def _evict_one(self, keep: _Conn) -> bool:
-        idle = [c for c in self.conns.values() if c.busy == 0 and c is not keep]
+    def _evict_one(self) -> bool:
+        idle = [c for c in self.conns.values() if c.busy == 0]
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c.last)
         self.evicted += 1
         self.closed(oldest.transport)
-        oldest.transport.abort()  # idle: nothing to flush; the descriptor is freed right away
+        oldest.transport.abort()  # idle: nothing to flush
         return True
+
+    async def room(self) -> None:
+        """Return once one more connection may be accepted. The one idle the longest is closed
+        to make room; while every one is busy the kernel's backlog holds the newcomers (no
+        descriptor is spent on them until then)."""
+        waited = False
+        while self._full():
+            if self._evict_one():
+                # abort() frees the descriptor on the loop's next turns.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                continue
+            if not waited:
+                waited = True
+                self.refused += 1
+                logger.bind(action="http_full").warning(
+                    "{} connections open, every one busy (http.max_connections {}, "
+                    "http.fd_reserve {}): new ones wait",
+                    len(self.conns),
+                    self.max_connections,
+                    self.fd_reserve,
+                )
+            await asyncio.sleep(0.05)
 
     def opened(self, transport: asyncio.Transport) -> None:
         conn = _Conn(transport, time.monotonic())
         self.conns[transport] = conn
-        while self._full():
-            if not self._evict_one(conn):
-                self.refused += 1
-                logger.bind(action="http_refused").warning(
-                    "refused a connection: {} open, every one busy (http.max_connections {}, "
-                    "http.fd_reserve {})",
-                    len(self.conns) - 1,
-                    self.max_connections,
-                    self.fd_reserve,
-                )
-                self.closed(transport)
-                transport.write(REFUSED)
-                transport.close()
-                return
         loop = asyncio.get_running_loop()
         conn.head_timer = loop.call_later(self.header_timeout, self._head_late, conn)
 
@@ -238,15 +245,39 @@ class _Tracked(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-class _GuardedSite(web.TCPSite):
-    """A TCP site whose connections go through the guard."""
+class _GuardedSite(web.BaseSite):
+    """A TCP site that accepts a connection only when the guard has room for it (asyncio's own
+    server accepts a whole backlog at once, descriptors or not)."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard):
-        super().__init__(runner, host, port, reuse_address=True)
-        self.guard = guard
+        super().__init__(runner)
+        self.host, self.port, self.guard = host, port, guard
+        self._sock: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        await web.BaseSite.start(self)
+        await super().start()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._sock = socket.create_server((self.host, self.port), family=family, backlog=128)
+        self._sock.setblocking(False)
+        self._task = asyncio.create_task(self._accept(self._sock), name="directord-http-accept")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        await super().stop()
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
         server = self._runner.server
         assert server is not None
         guard = self.guard
@@ -254,9 +285,22 @@ class _GuardedSite(web.TCPSite):
         def factory() -> asyncio.Protocol:
             return _Tracked(server(), guard)
 
-        self._server = await asyncio.get_running_loop().create_server(
-            factory, self._host, self._port, reuse_address=True, backlog=self._backlog
-        )
+        while True:
+            await guard.room()
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    logger.bind(action="http_accept_failed").warning(
+                        "cannot accept a connection: {}", exc.strerror
+                    )
+                    await asyncio.sleep(0.1)
+                continue  # ECONNABORTED and friends: the client gave up
+            conn.setblocking(False)
+            try:
+                await loop.connect_accepted_socket(factory, conn)
+            except OSError:
+                conn.close()
 
 
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard", ConnectionGuard)
