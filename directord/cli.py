@@ -266,7 +266,7 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
     settings = obj.settings()
     if forever_flag or mode == "forever":
         path = config_mod.find_config(obj.config_path)
-        sys.exit(_guard(lambda: daemon.run(lambda s: daemon.serve_forever(s, path), settings)))
+        sys.exit(_guard(lambda: daemon.serve(settings, path)))
 
     async def once(sup: Supervisor) -> tuple[list[RunReport], list[str]]:
         plans = [s.plan for s in sup.specs.values()]

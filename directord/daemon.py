@@ -1,7 +1,10 @@
 """One daemon process: store, supervisor and signals on one event loop.
 
 SIGTERM/SIGINT: stop taking new work, give running jobs ``runner.shutdown_grace``, cancel the
-rest, exit 0. SIGHUP: reload the config (jobs, time periods) without touching a running job.
+rest, exit 0; a second one cancels the running jobs at once. During start-up (store, HTTP bind)
+either ends start-up cleanly with exit 0 (startup.py covers the imports before that). SIGHUP:
+reload the config (jobs, time periods) without touching a running job; a reload that would remove
+every job is refused unless the file says ``jobs: []``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import yaml
 from loguru import logger
 
 from directord import config as config_mod
-from directord import store, systemd, tables
+from directord import startup, store, systemd, tables
 from directord.jobs import registry
 from directord.supervisor import Supervisor
 from directord.web import app as web_app
@@ -55,15 +59,27 @@ def run(
 ) -> T:
     """Run ``coro_fn(supervisor)`` on a fresh loop; SIGTERM cancels it like SIGINT does."""
 
+    signalled: list[int] = []
+
     async def main() -> T:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+        def cancel() -> None:
+            signalled.append(signal.SIGTERM)
+            if task is not None:
+                task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, cancel)
         async with opened(settings, readonly) as supervisor:
             return await coro_fn(supervisor)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if signalled:  # like Ctrl-C: the CLI says "interrupted", no traceback
+            raise KeyboardInterrupt from None
+        raise
 
 
 def read_token(settings: config_mod.Settings) -> str | None:
@@ -95,9 +111,83 @@ def status_line(supervisor: Supervisor) -> str:
     return f"idle, {len(supervisor.specs)} jobs, next: {nxt[1]} at {tables.when(nxt[0])}"
 
 
-async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
+class Signals:
+    """SIGTERM/SIGINT on the daemon's loop, from its first moment. Before the supervisor serves,
+    a stop signal is noted and start-up ends at its next step (exit 0); while it serves, the first
+    asks for a graceful stop and the second cancels the running jobs without waiting."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.supervisor: Supervisor | None = None
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in startup.STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.on_signal, sig.name)
+        # Until the reload handler is in place a SIGHUP must not kill the daemon (its default).
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        for name in startup.received:  # arrived while the CLI was still loading
+            self.on_signal(name)
+
+    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (*startup.STOP_SIGNALS, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+    @property
+    def stop_requested(self) -> bool:
+        return bool(self.received)
+
+    def on_signal(self, name: str) -> None:
+        self.received.append(name)
+        sup = self.supervisor
+        if sup is None or not sup.serving:
+            if len(self.received) == 1:
+                logger.bind(action="startup_stopped").info(
+                    "{} during start-up: stopping before serving", name
+                )
+            return
+        if len(self.received) == 1:
+            sup.shutdown(name)
+            return
+        running = list(sup.running.values())
+        logger.bind(action="shutdown_now").warning(
+            "second signal ({}): cancelling {} running job(s) without waiting", name, len(running)
+        )
+        sup.shutdown(name)
+        for active in running:
+            active.task.cancel()
+
+
+def serve(settings: config_mod.Settings, config_path: Path) -> int:
+    """``jobs run --forever``: the daemon on a fresh loop until a signal stops it (exit 0)."""
+    startup.defer()
+    signals = Signals()
+
+    async def main() -> int:
+        signals.install(asyncio.get_running_loop())
+        try:
+            if signals.stop_requested:
+                return 0
+            async with opened(settings) as supervisor:
+                signals.supervisor = supervisor
+                return await serve_forever(supervisor, config_path, signals)
+        finally:
+            signals.remove(asyncio.get_running_loop())
+
+    code = asyncio.run(main())
+    if signals.stop_requested and not (signals.supervisor and signals.supervisor.exit_reason):
+        logger.bind(action="daemon_stopped").info("stopped during start-up")
+    return code
+
+
+async def serve_forever(
+    supervisor: Supervisor, config_path: Path, signals: Signals | None = None
+) -> int:
     """The daemon: HTTP, optional aiomonitor, sd_notify and the supervisor on one loop, until a
     signal or the memory rule stops it. Exits 0 then."""
+    if signals is None:  # called on a loop of someone else's (daemon.run): signals from now
+        signals = Signals()
+        signals.supervisor = supervisor
+        signals.install(asyncio.get_running_loop())
     settings = supervisor.settings
     supervisor.store.lock_daemon()
     token = read_token(settings)
@@ -116,15 +206,19 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
             notifier.status(status_line(supervisor))
 
     supervisor.listeners.append(on_event)
+    if signals.stop_requested:
+        return 0
     runner = await web_app.start(web_app.create_app(supervisor, token), settings.http)
     monitor = None
-    if settings.monitor.enabled:
-        # Deliberately lazy: aiomonitor (and its web UI) loads only when enabled.
-        from directord import monitor as monitor_mod  # noqa: PLC0415
-
-        monitor = monitor_mod.start(supervisor, settings.monitor)
     try:
-        return await _serve(supervisor, config_path, notifier)
+        if signals.stop_requested:
+            return 0
+        if settings.monitor.enabled:
+            # Deliberately lazy: aiomonitor (and its web UI) loads only when enabled.
+            from directord import monitor as monitor_mod  # noqa: PLC0415
+
+            monitor = monitor_mod.start(supervisor, settings.monitor)
+        return await _serve(supervisor, config_path, notifier, signals)
     finally:
         await runner.cleanup()
         if monitor is not None:
@@ -132,15 +226,46 @@ async def serve_forever(supervisor: Supervisor, config_path: Path) -> int:
         notifier.close()
 
 
-async def _serve(supervisor: Supervisor, config_path: Path, notifier: systemd.Notifier) -> int:
+def reload_problem(settings: config_mod.Settings, supervisor: Supervisor, path: Path) -> str | None:
+    """Why a reloaded config must not be applied, or None. A file that lost its jobs (emptied by
+    an editor, a half-written deploy) would silently stop everything: only an explicit
+    ``jobs: []`` may remove every job."""
+    if settings.jobs or not supervisor.specs:
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None
+    if isinstance(raw, dict) and raw.get("jobs") == []:
+        return None
+    return (
+        f"it has no jobs and would remove all {len(supervisor.specs)}; "
+        "write 'jobs: []' to really remove every job"
+    )
+
+
+async def _serve(
+    supervisor: Supervisor, config_path: Path, notifier: systemd.Notifier, signals: Signals
+) -> int:
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, supervisor.shutdown, "SIGTERM")
-    loop.add_signal_handler(signal.SIGINT, supervisor.shutdown, "SIGINT")
     reloads: set[asyncio.Task[None]] = set()
 
     async def reload() -> None:
         try:
             settings = config_mod.load(config_path, kinds=supervisor.kinds)
+            problem = reload_problem(settings, supervisor, config_path)
+            if problem is not None:
+                logger.bind(action="reload_refused").error(
+                    "config reload refused, keeping the running config: {} {}",
+                    config_path,
+                    problem,
+                )
+                return
+            removed = sorted(set(supervisor.specs) - {j.name for j in settings.jobs})
+            if removed:
+                logger.bind(action="reload_removes").warning(
+                    "reload removes {} job(s): {}", len(removed), ", ".join(removed)
+                )
             await supervisor.apply_reload(settings)
         except config_mod.ConfigError as exc:
             logger.bind(action="reload_failed").error(
@@ -164,10 +289,6 @@ async def _serve(supervisor: Supervisor, config_path: Path, notifier: systemd.No
     )
     # The store is open and the HTTP server listens: systemd may consider us started.
     notifier.ready(status_line(supervisor))
-    try:
-        reason = await supervisor.serve()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+    reason = await supervisor.serve()
     logger.bind(action="daemon_stopped").info("stopped: {}", reason)
     return 0
