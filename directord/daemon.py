@@ -175,7 +175,9 @@ def serve(settings: config_mod.Settings, config_path: Path) -> int:
 
     code = asyncio.run(main())
     if signals.stop_requested and not (signals.supervisor and signals.supervisor.exit_reason):
-        logger.bind(action="daemon_stopped").info("stopped during start-up")
+        logger.bind(action="daemon_stopped").info(
+            "stopped during start-up by {}, before serving", signals.received[0]
+        )
     return code
 
 
