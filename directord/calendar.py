@@ -26,6 +26,8 @@ the moment the daemon came back; never a burst.
 from __future__ import annotations
 
 import bisect
+import copy
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,10 @@ _EXPECT = {
 # How many candidate wall times a search looks at before it gives up (a cron expression that
 # never matches: cronsim itself gives up after 50 years).
 _MAX_STEPS = 100_000
+_BRACKETS = 8
+# Parsed cron expressions by text, and the iteration state calendar.Cron._iterate sets on a copy.
+_TEMPLATES: dict[str, cronsim.CronSim] = {}
+_CRONSIM_STATE = ("skip_initial_tick", "dt", "tick_direction", "fixup_tz", "seconds", "weekdays")
 
 
 class CalendarError(ValueError):
@@ -113,8 +119,16 @@ def in_gap(wall: datetime, tz: ZoneInfo) -> bool:
     return _wall(wall.replace(tzinfo=tz, fold=0).timestamp(), tz) != wall
 
 
+def _local(ts: float, tz: ZoneInfo) -> datetime:
+    """``ts`` in ``tz``, rounded down to the microsecond: fromtimestamp rounds to the nearest,
+    and 399.9999998 becoming 400.0 would hide a start at 400 from a search after it."""
+    whole = math.floor(ts)
+    # replace, not + timedelta: arithmetic would drop the fold of a repeated hour.
+    return datetime.fromtimestamp(whole, tz).replace(microsecond=int((ts - whole) * 1e6))
+
+
 def _wall(ts: float, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ts, tz).replace(tzinfo=None)
+    return _local(ts, tz).replace(tzinfo=None)
 
 
 def _offset(ts: float, tz: ZoneInfo) -> timedelta | None:
@@ -125,7 +139,7 @@ def _latest_wall(ts: float, tz: ZoneInfo) -> datetime:
     """The latest wall time whose instant (by :func:`instant`) is at or before ``ts``. In the
     repeated hour of a fall-back, that is later than the wall clock shows: the hour's first
     occurrences are all in the past."""
-    local = datetime.fromtimestamp(ts, tz)
+    local = _local(ts, tz)
     if local.fold == 1:
         first = local.replace(fold=0)
         return (
@@ -144,11 +158,31 @@ class Schedule:
 
     tz: ZoneInfo
     text: str
+    # Recent answers as brackets [latest, next): every instant in one has the same latest and
+    # next start, so the views' and the scheduler's repeated questions about "now" cost nothing
+    # after the first (a cron search costs a few hundred microseconds).
+    _brackets: list[tuple[float | None, float | None]]
 
     def next_after(self, ts: float) -> float | None:
-        raise NotImplementedError
+        return self._bracket(ts)[1]
 
     def latest(self, ts: float) -> float | None:
+        return self._bracket(ts)[0]
+
+    def _bracket(self, ts: float) -> tuple[float | None, float | None]:
+        for lo, hi in self._brackets:
+            if (lo is None or lo <= ts) and (hi is None or ts < hi):
+                return lo, hi
+        found = (self._latest(ts), self._next(ts))
+        self._brackets.append(found)
+        if len(self._brackets) > _BRACKETS:
+            del self._brackets[0]
+        return found
+
+    def _next(self, ts: float) -> float | None:
+        raise NotImplementedError
+
+    def _latest(self, ts: float) -> float | None:
         raise NotImplementedError
 
     def starts(self, after: float, count: int) -> list[float]:
@@ -170,6 +204,9 @@ class Daily(Schedule):
     tz: ZoneInfo
     text: str = ""
     every: float | None = None  # the interval the times were expanded with, if any
+    _brackets: list[tuple[float | None, float | None]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     def _walls(self, start: datetime, forward: bool) -> Iterator[datetime]:
         day = start.date()
@@ -187,10 +224,10 @@ class Daily(Schedule):
                     yield datetime.combine(day, t)
                 day, i = day - timedelta(days=1), len(self.times)
 
-    def next_after(self, ts: float) -> float | None:
+    def _next(self, ts: float) -> float | None:
         return _first(self._walls(_wall(ts, self.tz), True), self.tz, lambda x: x > ts)
 
-    def latest(self, ts: float) -> float | None:
+    def _latest(self, ts: float) -> float | None:
         return _first(self._walls(_latest_wall(ts, self.tz), False), self.tz, lambda x: x <= ts)
 
 
@@ -202,6 +239,9 @@ class Cron(Schedule):
     tz: ZoneInfo
     text: str = ""
     wall: bool = field(init=False)
+    _brackets: list[tuple[float | None, float | None]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         parts = self.expr.split()
@@ -213,25 +253,40 @@ class Cron(Schedule):
     def _walls(self, start: datetime, forward: bool) -> Iterator[datetime]:
         if not forward and start.microsecond == 0:
             # cronsim steps back one second first unless the start has a fraction: keep the
-            # start itself a candidate ("at or before").
-            start += timedelta(microseconds=1)
-        try:
-            yield from cronsim.CronSim(self.expr, start, reverse=not forward)
-        except StopIteration:  # no match within cronsim's 50 years
-            return
+            # start itself a candidate ("at or before"). replace keeps a repeated hour's fold.
+            start = start.replace(microsecond=1)
+        yield from self._iterate(start, forward)
+
+    def _iterate(self, start: datetime, forward: bool) -> Iterator[datetime]:
+        """cronsim's iterator from ``start``. Parsing the expression is most of a search's cost,
+        so a parsed template is copied and pointed at ``start`` (what CronSim.__init__ does
+        after parsing, for the starts used here: naive, or aware with a "*" minute or hour,
+        where it applies no DST fix-up of its own). Any other cronsim: parsed afresh."""
+        template = _TEMPLATES.get(self.expr)
+        if template is None:
+            template = cronsim.CronSim(self.expr, datetime(2000, 1, 1))
+            _TEMPLATES[self.expr] = template
+        if not all(hasattr(template, a) for a in _CRONSIM_STATE):
+            return iter(cronsim.CronSim(self.expr, start, reverse=not forward))
+        it = copy.copy(template)
+        it.skip_initial_tick = bool(not forward and start.microsecond)
+        it.dt = start.replace(microsecond=0)
+        it.tick_direction = 1 if forward else -1
+        it.fixup_tz = None
+        return it
 
     def _search(self, ts: float, forward: bool) -> float | None:
         if self.wall:
             start = _wall(ts, self.tz) if forward else _latest_wall(ts, self.tz)
         else:
-            start = datetime.fromtimestamp(ts, self.tz)
+            start = _local(ts, self.tz)
         cond = (lambda x: x > ts) if forward else (lambda x: x <= ts)
         return _first(self._walls(start, forward), self.tz, cond)
 
-    def next_after(self, ts: float) -> float | None:
+    def _next(self, ts: float) -> float | None:
         return self._search(ts, True)
 
-    def latest(self, ts: float) -> float | None:
+    def _latest(self, ts: float) -> float | None:
         return self._search(ts, False)
 
 

@@ -387,13 +387,14 @@ def test_next_start_is_strictly_after_now_and_never_in_a_gap(
     assert nxt > now
     wall = datetime.fromtimestamp(nxt, tz).replace(tzinfo=None)
     assert not calendar.in_gap(wall, tz)
-    # Nothing is skipped: the latest start before the next one is at or before now.
-    before = sched.latest(nxt - 0.001)
+    # Nothing is skipped: the latest start before the next one is at or before now. (Fresh
+    # schedules, so each answer is searched from its own instant, not taken from a cached one.)
+    before = _build(spec, tz).latest(nxt - 0.001)
     assert before is None or before <= now
     latest = sched.latest(now)
     assert latest is not None
     assert latest <= now
-    assert sched.next_after(latest) == nxt  # no start between
+    assert _build(spec, tz).next_after(latest) == nxt  # no start between
     assert not calendar.in_gap(datetime.fromtimestamp(latest, tz).replace(tzinfo=None), tz)
 
 
@@ -415,8 +416,30 @@ def test_catch_up_is_at_most_one_start_and_never_before_the_last_attempt(
         assert got.at > back
 
 
+def test_repeated_questions_about_one_interval_agree_with_fresh_answers() -> None:
+    sched = calendar.parse_cron("30 2 * * *", BERLIN)
+    now = ts(BERLIN, 2027, 3, 27, 12)
+    for t in (now, now + 1, now + 3600, ts(BERLIN, 2027, 3, 28, 3) - 0.5):
+        assert sched.next_after(t) == ts(BERLIN, 2027, 3, 28, 3)
+        assert sched.latest(t) == ts(BERLIN, 2027, 3, 27, 2, 30)
+    edge = ts(BERLIN, 2027, 3, 28, 3)
+    assert sched.latest(edge) == edge
+    assert sched.next_after(edge) == calendar.parse_cron("30 2 * * *", BERLIN).next_after(edge)
+
+
 def test_starts_count() -> None:
     got = DAILY_2.starts(NIGHT, 5)
     assert [b - a for a, b in itertools.pairwise(got)] == [86400.0] * 4
     assert got[0] == NIGHT + 86400
     assert timedelta(seconds=got[-1] - NIGHT).days == 5
+
+
+def test_fractions_of_a_second_never_hide_a_start() -> None:
+    # fromtimestamp rounds 399.9999998 up to 400.0; the search must still find 400 after it.
+    sched = calendar.parse_cron("*/7 * * * * *", BERLIN)
+    start = ts(UTC, 2027, 3, 28, 0, 0, 0)
+    assert sched.next_after(start - 2e-7) == start
+    # And a fraction inside the repeated hour keeps its fold: the first 02:30 is behind it.
+    daily = calendar.daily(calendar.parse_at("02:30"), BERLIN)
+    second_pass = ts(BERLIN, 2027, 10, 31, 2, 10, fold=1) + 0.25
+    assert daily.latest(second_pass) == ts(BERLIN, 2027, 10, 31, 2, 30, fold=0)
