@@ -275,7 +275,9 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
         ran = {r.job for r in reports}
         skipped = []
         for name in pending:
-            if name not in ran:
+            if name in sup.store_disabled:
+                skipped.append(f"{name}: skipped, disabled (directord job enable {name})")
+            elif name not in ran:
                 latest = await sup.store.history(name, 1)
                 skipped.append(f"{name}: skipped, {_elsewhere(latest[0] if latest else None)}")
         return reports, skipped
@@ -381,15 +383,18 @@ def job_group() -> None:
 
 @job_group.command("run")
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Also when it is disabled in the store.")
 @click.pass_obj
 @handles_config_errors
-def job_run(obj: Context, name: str) -> None:
+def job_run(obj: Context, name: str, force: bool) -> None:
     """Run NAME now in this process, outside its schedule (exit 0 succeeded, 1 failed)."""
     settings = obj.settings()
     if name not in {j.name for j in settings.jobs}:
         _unknown_job(settings, name)
 
     async def one(sup: Supervisor) -> tuple[RunReport | None, store.Run | None]:
+        if name in sup.store_disabled and not force:
+            fail(f"job {name!r} is disabled (directord job enable {name}, or job run --force)")
         result = await sup.run_now(name)
         latest = None if result else await sup.store.history(name, 1)
         return result, latest[0] if latest else None
@@ -419,6 +424,38 @@ def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
         click.echo(f"no runs of {name!r} yet")
     else:
         click.echo(tables.history(runs))
+
+
+def _switch(obj: Context, name: str, disabled: bool) -> None:
+    settings = obj.settings()
+    if name not in {j.name for j in settings.jobs}:
+        _unknown_job(settings, name)
+
+    async def main() -> None:
+        async with store.open(settings) as db:
+            await db.set_job_disabled(name, disabled, time.time())
+
+    _guard(lambda: asyncio.run(main()))
+
+
+@job_group.command("disable")
+@click.argument("name")
+@click.pass_obj
+@handles_config_errors
+def job_disable(obj: Context, name: str) -> None:
+    """Switch NAME off in the store: no scheduled run starts until `job enable NAME`."""
+    _switch(obj, name, True)
+    click.echo(f"{name}: disabled (a running daemon skips it from its next due time)")
+
+
+@job_group.command("enable")
+@click.argument("name")
+@click.pass_obj
+@handles_config_errors
+def job_enable(obj: Context, name: str) -> None:
+    """Switch NAME on again (a job the config disables stays disabled)."""
+    _switch(obj, name, False)
+    click.echo(f"{name}: enabled")
 
 
 # -- health ------------------------------------------------------------------------------------

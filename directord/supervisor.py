@@ -183,6 +183,8 @@ class Supervisor:
         self._followers = followers_of(self.specs)
         self.timings: dict[str, scheduler.Timing] = {}
         self.states: dict[str, store.JobState] = {}
+        # Jobs switched off with `directord job disable` (name -> when): re-read before each run.
+        self.store_disabled: dict[str, float] = {}
         self.running: dict[str, ActiveRun] = {}
         self.listeners: list[Listener] = []
         self.evaluations = 0  # schedule evaluations, for the idle benchmark
@@ -218,6 +220,7 @@ class Supervisor:
         """Mark runs a dead process left 'running' as interrupted, store the config's job
         definitions, and load every job's state. ``readonly`` only loads (for views)."""
         now = self.clock()
+        self.store_disabled = await self.store.disabled_jobs()
         if readonly:
             self.states = await self.store.job_states()
             for name in self.specs:
@@ -579,6 +582,20 @@ class Supervisor:
         name = spec.name
         started = self.clock()
         timeout = spec.config.timeout
+        if trigger is not store.Trigger.manual:
+            self.store_disabled = await self.store.disabled_jobs()
+            if name in self.store_disabled:
+                # No run row: it is looked at again one interval later, so enabling it resumes.
+                logger.bind(action="run_skipped", job=name).info(
+                    "not started: disabled in the store (directord job enable {})", name
+                )
+                self.timings[name] = replace(
+                    self.timings.get(name, scheduler.Timing(started)),
+                    last_attempt=started,
+                    requested_at=None,
+                )
+                self._reschedule(name, started)
+                return None
         claim = store.Claim(
             job=name,
             kind=spec.config.kind,
@@ -758,7 +775,12 @@ class Supervisor:
                 {
                     "name": name,
                     "kind": spec.config.kind,
-                    "enabled": not spec.config.disabled,
+                    "enabled": not spec.config.disabled and name not in self.store_disabled,
+                    "disabled_by": "config"
+                    if spec.config.disabled
+                    else "store"
+                    if name in self.store_disabled
+                    else None,
                     "interval": spec.config.interval,
                     "schedule": _schedule_text(spec),
                     "timeperiod": spec.config.timeperiod,

@@ -50,9 +50,11 @@ def render(rows: Sequence[Sequence[str]]) -> str:
 
 
 def _enabled(view: dict[str, Any]) -> str:
-    if not view["enabled"]:
-        return "no"
-    return "yes"
+    """``yes``, or ``no`` with what switched it off: the config or ``job disable``."""
+    if view["enabled"]:
+        return "yes"
+    by = view.get("disabled_by")
+    return f"no ({by})" if by else "no"
 
 
 def next_run(view: dict[str, Any], now: float) -> str:

@@ -226,6 +226,14 @@ class Store(abc.ABC):
     async def list_jobs(self) -> list[JobRecord]:
         """Every stored definition, by name."""
 
+    @abc.abstractmethod
+    async def set_job_disabled(self, job: str, disabled: bool, now: float) -> None:
+        """Switch a job off (or on again) in the store, whatever its definition says."""
+
+    @abc.abstractmethod
+    async def disabled_jobs(self) -> dict[str, float]:
+        """The jobs switched off in the store, with when that was done."""
+
     # -- state and runs ------------------------------------------------------------------------
 
     @abc.abstractmethod

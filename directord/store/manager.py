@@ -61,6 +61,15 @@ class QueryStore(base.Store):
     async def list_jobs(self) -> list[base.JobRecord]:
         return [mapping.job_record(r) for r in await self.connector.fetch_all("list_jobs")]
 
+    async def set_job_disabled(self, job: str, disabled: bool, now: float) -> None:
+        await self.connector.execute(
+            "set_job_disabled", {"job": job, "disabled": int(disabled), "now": now}
+        )
+
+    async def disabled_jobs(self) -> dict[str, float]:
+        rows = await self.connector.fetch_all("disabled_jobs")
+        return {str(r["job"]): float(r["updated"]) for r in rows}
+
     # -- state and runs ------------------------------------------------------------------------
 
     async def job_states(self) -> dict[str, base.JobState]:

@@ -22,6 +22,7 @@ READS = frozenset(
         "schema_version",
         "list_jobs",
         "job_states",
+        "disabled_jobs",
         "running_runs",
         "history",
         "get_run",
@@ -60,6 +61,7 @@ class _RunTables:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     job_state_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    job_switches: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def _next_id(self, table: str) -> int:
@@ -107,6 +109,12 @@ class _RunTables:
         for name in [n for n, j in self.jobs.items() if j["managed_by"] == "config"]:
             if name not in keep:
                 del self.jobs[name]
+
+    def set_job_disabled(self, job: str, disabled: int, now: float) -> None:
+        self.job_switches[job] = {"job": job, "disabled": disabled, "updated": now}
+
+    def disabled_jobs(self) -> Rows:
+        return [r for r in self.job_switches.values() if r["disabled"]]
 
     def job_states(self) -> Rows:
         return list(self.job_state_rows.values())

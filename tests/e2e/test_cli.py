@@ -234,3 +234,42 @@ def test_a_job_running_elsewhere_is_named_not_called_not_pending(
     for url in (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/health"):
         health = cli(config, "health", "--url", url)
         assert health.stdout.startswith("OK - 1 jobs"), (url, health.stdout, health.stderr)
+
+
+def test_job_disable_is_kept_in_the_store_and_shown(csv_config: Path, tmp_path: Path) -> None:
+    off = directord(csv_config, "job", "disable", "sync")
+    assert (off.exit_code, off.stdout.split(":")[0]) == (0, "sync")
+    assert directord(csv_config, "job", "disable", "nope").exit_code == 2
+    ran = directord(csv_config, "jobs", "run")
+    assert "sync: skipped, disabled (directord job enable sync)" in ran.stdout
+    assert runs(tmp_path / "directord.db", "sync") == []
+    listing = directord(csv_config, "jobs", "list").stdout.splitlines()
+    rows = {line.split()[0]: line for line in listing}
+    assert " no (store) " in rows["sync"]
+    doc = {j["name"]: j for j in json.loads(directord(csv_config, "jobs", "list", "--json").stdout)}
+    assert (doc["sync"]["enabled"], doc["sync"]["disabled_by"]) == (False, "store")
+    assert (doc["import"]["enabled"], doc["import"]["disabled_by"]) == (True, None)
+    refused = directord(csv_config, "job", "run", "sync")
+    assert refused.exit_code == 2
+    assert "job 'sync' is disabled" in refused.stderr
+    assert directord(csv_config, "job", "run", "sync", "--force").exit_code == 0
+    assert directord(csv_config, "job", "enable", "sync").exit_code == 0
+    doc = {j["name"]: j for j in json.loads(directord(csv_config, "jobs", "list", "--json").stdout)}
+    assert doc["sync"]["enabled"] is True
+
+
+@pytest.mark.slow
+def test_the_daemon_honours_job_disable_and_enable(
+    tmp_path: Path, daemon_factory: StartDaemon
+) -> None:
+    config = write_config(tmp_path, {"jobs": [{"name": "tick", "kind": "noop", "interval": "1s"}]})
+    d = daemon_factory(config)
+    wait_for(lambda: len(runs(d.db, "tick")) >= 2, 30, "2 runs")
+    assert cli(config, "job", "disable", "tick").returncode == 0
+    # The run that may have been starting meanwhile, then only skips.
+    wait_for(lambda: d.output().count("disabled in the store") >= 2, 30, "two skipped due times")
+    before = len(runs(d.db, "tick"))
+    wait_for(lambda: d.output().count("disabled in the store") >= 4, 30, "two more")
+    assert len(runs(d.db, "tick")) == before
+    assert cli(config, "job", "enable", "tick").returncode == 0
+    wait_for(lambda: len(runs(d.db, "tick")) >= before + 2, 30, "runs again")

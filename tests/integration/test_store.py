@@ -437,3 +437,20 @@ def test_every_store_method_has_a_contract_test() -> None:
     }
     untested = sorted(set(store.Store.__abstractmethods__) - called)
     assert untested == [], f"store methods without a contract test: {untested}"
+
+
+async def test_job_switches_persist_and_a_readonly_store_shows_them(
+    db: store.Store, reopen: Reopen
+) -> None:
+    assert await db.disabled_jobs() == {}
+    await db.set_job_disabled("a", True, 10.0)
+    await db.set_job_disabled("b", True, 11.0)
+    await db.set_job_disabled("b", False, 12.0)
+    await db.close()
+    again = await reopen()
+    assert await again.disabled_jobs() == {"a": 10.0}
+    await again.close()
+    await again.open(readonly=True)
+    assert await again.disabled_jobs() == {"a": 10.0}
+    with pytest.raises(store.StoreError):
+        await again.set_job_disabled("a", False, 13.0)

@@ -171,3 +171,10 @@ DELETE FROM import_rows WHERE checksum NOT IN (SELECT row FROM row_set_rows);
 -- name: purge_rendered_configs
 DELETE FROM rendered_configs WHERE deployed IS NULL AND created < :before
   AND checksum NOT IN (SELECT checksum FROM deployments);
+
+-- name: set_job_disabled
+INSERT INTO job_switches (job, disabled, updated) VALUES (:job, :disabled, :now)
+ON CONFLICT (job) DO UPDATE SET disabled = excluded.disabled, updated = excluded.updated;
+
+-- name: disabled_jobs
+SELECT job, updated FROM job_switches WHERE disabled = 1;
