@@ -121,14 +121,19 @@ def config_group() -> None:
 
 
 @config_group.command("check")
+@click.option(
+    "--icinga-compat",
+    is_flag=True,
+    help="Also warn where Icinga 2 would evaluate a directord-only time period differently.",
+)
 @click.pass_obj
 @handles_config_errors
-def config_check(obj: Context) -> None:
+def config_check(obj: Context, icinga_compat: bool) -> None:
     """Validate the config; list every error at once (exit 2), then warnings."""
     settings = obj.settings()
     build_specs(settings, registry.discover())
     today = datetime.now(UTC).date()
-    for warning in config_mod.warnings(settings, today):
+    for warning in config_mod.warnings(settings, today, icinga_compat=icinga_compat):
         click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"{settings.source}: OK ({len(settings.jobs)} jobs, "

@@ -6,23 +6,27 @@ The keys are a public contract (ARCHITECTURE.md): add freely, rename none.
 from __future__ import annotations
 
 import os
+import re
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+)
 
-from directord import calendar, errors, redact, timeperiods, units
+from directord import calendar, config_checks, errors, files, redact, safeyaml, units
 from directord.icinga.api import ApiConfig
 from directord.icinga.render import Template
 from directord.icinga.rules import SyncRule
 from directord.icinga.sources import ImportSource
 from directord.jobs import registry
-from directord.timeperiods import compare
 
 DEFAULT_PATHS = (Path("config.yaml"), Path("/etc/directord/config.yaml"))
 DEFAULT_LISTEN = "127.0.0.1:8040"
@@ -66,6 +70,9 @@ class TimePeriodConfig(_Model):
     includes: list[str] = Field(default_factory=list)
     excludes: list[str] = Field(default_factory=list)
     prefer_includes: bool = True
+    # Icinga 2 evaluates this period too (the same definition exists there): config check
+    # shows where the two evaluations differ.
+    in_icinga: bool = False
 
 
 class IcingaConfig(_Model):
@@ -81,11 +88,11 @@ class HttpConfig(_Model):
     listen: str = DEFAULT_LISTEN
     token_file: str | None = None
     # /health turns 503 when the supervisor has not ticked for this long.
-    stale_after: Duration = 60.0
+    stale_after: units.PositiveDuration = 60.0
     # Connection hygiene (web/app.py): idle keep-alive connections and requests whose head does
     # not arrive in time are closed, and connections never eat the file descriptors jobs need.
-    idle_timeout: Duration = 15.0
-    header_timeout: Duration = 10.0
+    idle_timeout: units.Duration = 15.0
+    header_timeout: units.Duration = 10.0
     max_connections: int = Field(64, ge=1)
     fd_reserve: int = Field(64, ge=0)
     # Names besides the listen address that requests may carry in Host (a reverse proxy's).
@@ -101,27 +108,42 @@ class MonitorConfig(_Model):
 class RunnerConfig(_Model):
     concurrency: int = Field(1, ge=1)
     scope: Literal["node", "cluster"] = "node"
-    shutdown_grace: Duration = 30.0
-    memory_growth_limit: Size = 256 << 20
-    max_lifetime: Duration = 0.0
+    shutdown_grace: units.Duration = 30.0
+    memory_growth_limit: units.Size = 256 << 20
+    max_lifetime: units.Duration = 0.0
 
 
 class RetryConfig(_Model):
     attempts: int = Field(0, ge=0)
-    backoff: Duration = 30.0
+    backoff: units.Duration = 30.0
+
+
+# Job names appear in URLs, file names, logs and tables: letters and digits (any script),
+# then also _ - . : @ + and inner spaces, up to 128 characters.
+JOB_NAME_RULE = (
+    "letters, digits and _ - . : @ + and inner spaces, up to 128 characters, "
+    "starting with a letter or digit"
+)
+_JOB_NAME_RE = re.compile(r"[^\W_][\w.:@+ -]{0,127}")
+
+
+def _job_name(value: Any) -> Any:
+    if isinstance(value, str) and not (_JOB_NAME_RE.fullmatch(value) and value[-1] != " "):
+        raise ValueError(f"{value!r} is not a job name: use {JOB_NAME_RULE}")
+    return value
 
 
 class JobConfig(_Model):
-    name: str = Field(min_length=1)
+    name: Annotated[str, AfterValidator(_job_name)]
     kind: str
     # A schedule: interval, at, cron, or interval + at (calendar.py).
-    interval: Duration | None = None
+    interval: units.Duration | None = None
     at: WallTimes | None = None
     cron: str | None = None
     timezone: str | None = None  # of at/cron; default: the time period's zone, else UTC
-    catch_up: Duration | None = None  # default: one interval with at, else 1h; 0: never
+    catch_up: units.Duration | None = None  # default: one interval with at, else 1h; 0: never
     timeperiod: str | None = None
-    timeout: Duration | None = None
+    timeout: units.Duration | None = None
     disabled: bool = False
     retry: RetryConfig = Field(default_factory=RetryConfig)
     after: list[str] = Field(default_factory=list)
@@ -150,6 +172,8 @@ class Settings(_Model):
     _validated_jobs: tuple[registry.Kinds, dict[str, Any], list[str]] | None = PrivateAttr(
         default=None
     )
+    # Built on first use by config_secrets.redactor (it reads the secret files).
+    _redactor: redact.Redactor | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> Path:
@@ -199,24 +223,23 @@ def find_config(explicit: str | None) -> Path:
 
 
 def load(path: str | os.PathLike[str], kinds: registry.Kinds | None = None) -> Settings:
-    """Read, parse and validate a config file; raise ConfigError listing every problem."""
+    """Read, parse and validate a config file; raise ConfigError listing every problem.
+
+    The file is read without blocking and up to a size limit; YAML nested too deep or with
+    aliases that expand too far is refused with its line and column."""
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"cannot read the config file: {exc.strerror}"], source) from None
+        data = files.read_limited(path, files.CONFIG_LIMIT)
+    except files.FileProblem as exc:
+        raise ConfigError([f"the config file: {exc}"], source) from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}not valid YAML: {problem}"], source) from None
-    settings = parse(
+        raw = safeyaml.load(safeyaml.decode(data))
+    except safeyaml.YamlProblem as exc:
+        raise ConfigError([str(exc)], source) from None
+    return parse(
         raw if raw is not None else {}, base_dir=path.resolve().parent, source=source, kinds=kinds
     )
-    return settings
 
 
 def parse(
@@ -226,108 +249,117 @@ def parse(
     source: str | None = None,
     kinds: registry.Kinds | None = None,
 ) -> Settings:
-    """Validate a parsed config. With ``kinds``, each job's kind and settings are checked too,
-    so every error (fields, references, kinds, kind settings) is reported at once."""
+    """Validate a parsed config. Every error is reported at once: a section or job that fails
+    validation is left out of the checks that follow (references, duplicates, cycles, kinds,
+    kind settings), which still run for everything else. With ``kinds``, each job's kind and
+    settings are checked too. Paths name the job: ``jobs[5] (nightly-backup).timeperiod``."""
     if not isinstance(raw, dict):
         raise ConfigError(["the top level must be a mapping of keys"], source)
-    try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(validation_errors(exc), source) from None
+    names = _job_names(raw.get("jobs"))
+    problems, settings, broken = _validate(raw, names)
     settings._base_dir = base_dir or Path.cwd()
     settings._source = source
-    problems = _semantic_errors(settings)
+    problems += config_checks.semantic_errors(settings, broken, names)
+    for i, job in enumerate(settings.jobs):
+        if not broken.job(i, "name", *SCHEDULE_FIELDS):
+            problems += schedule_errors(job, i, settings)
     if kinds is not None:
-        problems += registry.validate_jobs(settings, kinds)[1]
+        skip = {i for i, fields in broken.job_fields.items() if fields & {"*", "kind", "settings"}}
+        problems += registry.validate_jobs(settings, kinds, skip=skip, names=names)[1]
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(list(dict.fromkeys(problems)), source)
     return settings
 
 
-def build_timeperiods(
-    periods: Mapping[str, TimePeriodConfig],
-) -> tuple[timeperiods.Registry, list[str]]:
-    """The registry of configured periods, and every error with its config path."""
-    built = timeperiods.Registry()
-    problems = []
-    for name, spec in periods.items():
+def _job_names(jobs: Any) -> dict[int, str]:
+    if not isinstance(jobs, list):
+        return {}
+    return {
+        i: job["name"]
+        for i, job in enumerate(jobs)
+        if isinstance(job, dict) and isinstance(job.get("name"), str)
+    }
+
+
+# Sections that are mappings of named entries: a broken entry is left out alone, not the section.
+NAMED_SECTIONS = ("timeperiods", "templates", "import_sources", "sync_rules")
+# Stand-ins for required job fields that failed, so the job's other fields are still checked.
+_PLACEHOLDERS: dict[str, Any] = {"name": "placeholder", "kind": "placeholder"}
+
+
+def _validate(
+    raw: dict[Any, Any], names: dict[int, str]
+) -> tuple[list[str], Settings, config_checks.Broken]:
+    """Validate what can be validated: the problems, the settings without what failed (broken
+    jobs as stand-ins, so indices stay), and what failed."""
+    problems: list[str] = []
+    broken = config_checks.Broken()
+    work = dict(raw)
+    raw_jobs = work.pop("jobs", [])
+    if not isinstance(raw_jobs, list):
+        problems.append(f"jobs: should be a list of jobs, not {type(raw_jobs).__name__}")
+        broken.sections.add("jobs")
+        raw_jobs = []
+    settings: Settings | None = None
+    for _ in range(3):  # every error is pruned at once; the retries are for stragglers
         try:
-            built.add(
-                timeperiods.TimePeriod(
-                    name,
-                    spec.ranges,
-                    includes=spec.includes,
-                    excludes=spec.excludes,
-                    prefer_includes=spec.prefer_includes,
-                    timezone=spec.timezone,
-                )
-            )
-        except timeperiods.TimePeriodError as exc:
-            problems.append(_period_error_path(name, exc))
-            # A stand-in keeps the name known, so references to it are checked, not reported.
-            built.add(
-                timeperiods.TimePeriod(name, {}, includes=spec.includes, excludes=spec.excludes)
-            )
-    problems += [_period_error_path(e.period or "?", e) for e in built.check()]
-    return built, problems
+            settings = Settings.model_validate(work)
+            break
+        except ValidationError as exc:
+            problems += errors.validation_errors(exc)
+            for error in exc.errors():
+                _prune(work, error["loc"], broken)
+    if settings is None:
+        raise ConfigError(problems)
+    jobs = []
+    for i, raw_job in enumerate(raw_jobs):
+        job, job_problems, failed = _validate_job(raw_job, i, names)
+        problems += job_problems
+        if failed:
+            broken.job_fields[i] = failed
+        jobs.append(job)
+    return problems, settings.model_copy(update={"jobs": jobs}), broken
 
 
-def _period_error_path(name: str, exc: timeperiods.TimePeriodError) -> str:
-    path = f"timeperiods.{name}"
-    if exc.key is not None:
-        path += f".ranges[{exc.key!r}]"
-    elif exc.text is not None:
-        path += f".ranges[{exc.text!r}]"
-    elif "time zone" in exc.problem:
-        path += ".timezone"
-    elif "includes" in exc.problem or "excludes" in exc.problem:
-        path += ".includes/excludes"
-    detail = str(exc.within(period=None))
-    prefix = f"time period {name!r}"
-    if detail.startswith(prefix):
-        detail = detail[len(prefix) :].lstrip(",: ")
-    return f"{path}: {detail}"
+def _prune(work: dict[Any, Any], loc: tuple[int | str, ...], broken: config_checks.Broken) -> None:
+    if not loc:
+        return
+    key = loc[0]
+    section = work.get(key)
+    if key in NAMED_SECTIONS and len(loc) >= 2 and isinstance(section, dict):
+        work[key] = {k: v for k, v in section.items() if k != loc[1]}
+        broken.names.setdefault(str(key), set()).add(str(loc[1]))
+    else:
+        work.pop(key, None)
+        broken.sections.add(str(key))
 
 
-def _semantic_errors(settings: Settings) -> list[str]:
-    _, problems = build_timeperiods(settings.timeperiods)
-    seen: dict[str, int] = {}
-    for i, job in enumerate(settings.jobs):
-        where = f"jobs[{i}]"
-        if job.name in seen:
-            problems.append(
-                f"{where}.name: {job.name!r} is already the name of jobs[{seen[job.name]}]"
-            )
-        else:
-            seen[job.name] = i
-        if job.timeperiod is not None and job.timeperiod not in settings.timeperiods:
-            what = unknown("time period", job.timeperiod, settings.timeperiods)
-            problems.append(f"{where}.timeperiod: {what}")
-        if job.interval is not None and job.interval <= 0:
-            problems.append(f"{where}.interval: must be more than 0 seconds")
-        problems.extend(schedule_errors(job, i, settings))
-        for other in job.after:
-            if other not in {j.name for j in settings.jobs}:
-                problems.append(f"{where}.after: unknown job {other!r}")
-            elif other == job.name:
-                problems.append(f"{where}.after: a job cannot run after itself")
-    problems.extend(_after_cycles(settings.jobs))
-    for name, rule in settings.sync_rules.items():
-        for i, source in enumerate(rule.sources):
-            if source not in settings.import_sources:
-                what = unknown("import source", source, settings.import_sources)
-                problems.append(f"sync_rules.{name}.sources[{i}]: {what}")
-    if settings.runner.scope == "cluster":
-        problems.append(
-            "runner.scope: 'cluster' needs the PostgreSQL store, which this build does not have "
-            "yet; use 'node'"
-        )
-    listen = settings.http.listen
-    if not _valid_listen(listen):
-        problems.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")
-    return problems
+def _validate_job(
+    raw: Any, index: int, names: dict[int, str]
+) -> tuple[JobConfig, list[str], frozenset[str]]:
+    """The job, its problems, and the fields that failed ("*": the whole job)."""
+    stand_in = JobConfig.model_validate(_PLACEHOLDERS)
+    if not isinstance(raw, dict):
+        return stand_in, [f"jobs[{index}]: should be a mapping, not {type(raw).__name__}"], ALL
+    try:
+        return JobConfig.model_validate(raw), [], frozenset()
+    except ValidationError as exc:
+        problems = errors.validation_errors(exc, ("jobs", index), names=names)
+        failed = frozenset(str(e["loc"][0]) if e["loc"] else "*" for e in exc.errors())
+    kept = {k: v for k, v in raw.items() if k not in failed}
+    for field, value in _PLACEHOLDERS.items():
+        kept.setdefault(field, value)
+    try:
+        job = JobConfig.model_validate(kept)
+    except ValidationError:
+        return stand_in, problems, ALL
+    missing = {f for f in _PLACEHOLDERS if f not in raw}
+    return job, problems, failed | missing
 
 
+ALL = frozenset({"*"})
+
+SCHEDULE_FIELDS = ("interval", "at", "cron", "timezone", "catch_up", "timeperiod")
 SCHEDULE_FORMS = "interval, at, cron, or interval + at"
 
 
@@ -361,13 +393,13 @@ def schedule_errors(job: JobConfig, i: int, settings: Settings) -> list[str]:
             f"{where}.cron: cannot be combined with {' and '.join(given[:-1])}; "
             f"the schedule is one of {SCHEDULE_FORMS}"
         ]
-    errors = []
+    problems = []
     zone = job_zone(job, settings)
     try:
         calendar.zone(zone)
     except calendar.CalendarError as exc:
         field = "timezone" if job.timezone is not None else "timeperiod"
-        errors.append(f"{where}.{field}: {exc}")
+        problems.append(f"{where}.{field}: {exc}")
         zone = "UTC"
     field = "cron" if job.cron is not None else "at"
     try:
@@ -376,57 +408,15 @@ def schedule_errors(job: JobConfig, i: int, settings: Settings) -> list[str]:
             field = "interval"
         calendar.build(at=job.at, cron=job.cron, interval=job.interval, tz=zone)
     except calendar.CalendarError as exc:
-        errors.append(f"{where}.{field}: {exc}")
+        problems.append(f"{where}.{field}: {exc}")
     if job.at is None and job.cron is None:
         for key in ("timezone", "catch_up"):
             if getattr(job, key) is not None:
-                errors.append(f"{where}.{key}: applies only to a job with at or cron")
-    return errors
-
-
-def _after_cycles(jobs: list[JobConfig]) -> list[str]:
-    graph = {j.name: [a for a in j.after if a != j.name] for j in jobs}
-    index = {j.name: i for i, j in enumerate(jobs)}
-    state: dict[str, int] = {}
-    problems: list[str] = []
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for other in graph.get(name, []):
-            if other not in graph:
-                continue
-            if state.get(other) == 1:
-                cycle = " -> ".join([*path[path.index(other) :], other])
-                problems.append(f"jobs[{index[other]}].after: chained jobs form a cycle: {cycle}")
-            elif other not in state:
-                visit(other, [*path, other])
-        state[name] = 2
-
-    for name in graph:
-        if name not in state:
-            visit(name, [name])
+                problems.append(f"{where}.{key}: applies only to a job with at or cron")
     return problems
 
 
-def _valid_listen(listen: str) -> bool:
-    host, sep, port = listen.rpartition(":")
-    return bool(sep) and bool(host) and port.isdigit() and 0 <= int(port) <= 65535
-
-
-@dataclass(frozen=True)
-class Warning_:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-def warnings(settings: Settings, today: date) -> list[Warning_]:
-    """Things that work but deserve a look: where Icinga 2 evaluates a period differently."""
-    periods, _ = build_timeperiods(settings.timeperiods)
-    out = []
-    for period in periods:
-        for message in compare.icinga_differences(period, today):
-            out.append(Warning_(f"timeperiods.{period.name}", message))
-    return out
+# Moved to config_checks; kept here for callers of config.X.
+build_timeperiods = config_checks.build_timeperiods
+warnings = config_checks.warnings
+ConfigWarning = config_checks.ConfigWarning

@@ -20,7 +20,7 @@ import yaml
 from loguru import logger
 
 from directord import config as config_mod
-from directord import startup, store, systemd, tables
+from directord import files, startup, store, systemd, tables
 from directord.jobs import registry
 from directord.supervisor import Supervisor
 from directord.web import app as web_app
@@ -88,14 +88,9 @@ def read_token(settings: config_mod.Settings) -> str | None:
         return None
     path = settings.resolve_path(settings.http.token_file)
     try:
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise config_mod.ConfigError(
-            [f"http.token_file: cannot read {path}: {exc.strerror}"], settings.source
-        ) from None
-    if not token:
-        raise config_mod.ConfigError([f"http.token_file: {path} is empty"], settings.source)
-    return token
+        return files.read_secret(path, "token")
+    except files.FileProblem as exc:
+        raise config_mod.ConfigError([f"http.token_file: {exc}"], settings.source) from None
 
 
 def status_line(supervisor: Supervisor) -> str:

@@ -82,9 +82,12 @@ def validation_errors(
 def job_location(loc: tuple[int | str, ...], names: Mapping[int, str] | None) -> str:
     """The path, with the job's name after ``jobs[i]`` when it is known."""
     if names and len(loc) >= 2 and loc[0] == "jobs" and isinstance(loc[1], int):
-        name = names.get(loc[1])
-        if name:
-            head = f"jobs[{loc[1]}] ({name})"
-            rest = location(("x", *loc[2:]))[1:]
-            return head + rest
+        rest = location(("x", *loc[2:]))[1:] if len(loc) > 2 else ""
+        return job_where(loc[1], names) + rest
     return location(loc)
+
+
+def job_where(index: int, names: Mapping[int, str] | None = None) -> str:
+    """``jobs[5] (nightly-backup)``, or ``jobs[5]`` when the job has no usable name."""
+    name = (names or {}).get(index)
+    return f"jobs[{index}] ({name})" if name else f"jobs[{index}]"

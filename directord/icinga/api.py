@@ -19,6 +19,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from directord import files
 from directord.icinga import auth
 from directord.icinga.errors import SourceError
 
@@ -87,9 +88,9 @@ class Icinga2Api:
         path = Path(config.password_file)
         path = path if path.is_absolute() else base_dir / path
         try:
-            password = path.read_text().strip()
-        except OSError as exc:
-            raise SourceError(f"cannot read the password file {path}: {exc.strerror}") from None
+            password = files.read_secret(path, "password")
+        except files.FileProblem as exc:
+            raise SourceError(str(exc)) from None
         self._authorization = auth.basic(config.user, password)
         self._ssl = _ssl(config, base_dir)
 

@@ -15,6 +15,7 @@ import aiohttp
 import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from directord import files
 from directord.icinga import auth
 from directord.icinga.errors import SourceError
 from directord.icinga.modifiers import Modifier
@@ -93,9 +94,9 @@ def _secret(base_dir: Path, name: str, what: str) -> str:
     path = Path(name).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise SourceError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+        return files.read_secret(path, what)
+    except files.FileProblem as exc:
+        raise SourceError(str(exc)) from None
 
 
 def read_csv(source: CsvSource, base_dir: Path) -> list[Row]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -41,7 +43,10 @@ class Kinds:
         return sorted(self.kinds)
 
 
+@functools.cache
 def discover() -> Kinds:
+    """The installed kinds; looked up once per process (entry points do not change while it
+    runs), so the config validated against them is not validated again."""
     kinds: dict[str, type[Job]] = {}
     broken: list[BrokenKind] = []
     for ep in entry_points(group=GROUP):
@@ -70,32 +75,45 @@ def _check(name: str, obj: Any) -> str | None:
     return None
 
 
-def validate_jobs(settings: DaemonSettings, kinds: Kinds) -> tuple[dict[str, Any], list[str]]:
+def validate_jobs(
+    settings: DaemonSettings,
+    kinds: Kinds,
+    *,
+    skip: Collection[int] = (),
+    names: Mapping[int, str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """Each job's kind settings, validated by its kind's model; errors carry the field path
     (``jobs[2].settings.command: missing (required)``), unknown kinds name the known ones.
 
     Done once per loaded config: ``config.load(kinds=...)`` validates, and later callers with
-    the same kinds (building the job specs) get that result, not a second validation."""
+    the same kinds (building the job specs) get that result, not a second validation. Jobs in
+    ``skip`` (their kind or settings already failed) are left out."""
     cached = settings._validated_jobs
-    if cached is not None and cached[0] is kinds:
+    if cached is not None and cached[0] is kinds and not skip:
         return dict(cached[1]), list(cached[2])
+    if names is None:
+        names = {i: job.name for i, job in enumerate(settings.jobs)}
     validated: dict[str, Any] = {}
     problems: list[str] = []
     for i, job in enumerate(settings.jobs):
+        if i in skip:
+            continue
+        where = errors.job_where(i, names)
         kind = kinds.get(job.kind)
         if kind is None:
             what = errors.unknown("job kind", job.kind, kinds.names(), none="none installed")
-            problems.append(f"jobs[{i}].kind: {what}")
+            problems.append(f"{where}.kind: {what}")
             continue
         try:
             validated[job.name] = kind.Settings.model_validate(job.settings)
         except ValidationError as exc:
             secret = kind.secret_settings
-            problems += errors.validation_errors(exc, ("jobs", i, "settings"), secret)
+            problems += errors.validation_errors(exc, ("jobs", i, "settings"), secret, names)
             continue
         problems += [
-            f"jobs[{i}].settings.{problem}"
+            f"{where}.settings.{problem}"
             for problem in kind.check_config(validated[job.name], settings)
         ]
-    settings._validated_jobs = (kinds, validated, problems)
+    if not skip:
+        settings._validated_jobs = (kinds, validated, problems)
     return dict(validated), list(problems)

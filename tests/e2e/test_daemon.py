@@ -279,21 +279,21 @@ def test_job_run_now(tmp_path: Path) -> None:
     [
         (
             {"name": "a", "kind": "noop", "interval": "5x"},
-            "jobs[0].interval: '5x' is not a duration (use 30s, 5m, 1h, 1d)",
+            "jobs[0] (a).interval: '5x' is not a duration (use 30s, 5m, 1h, 1d)",
         ),
         (
             {"name": "a", "kind": "nope", "interval": "1h"},
-            "jobs[0].kind: unknown job kind 'nope' (known: ",
+            "jobs[0] (a).kind: unknown job kind 'nope' (known: ",
         ),
         (
             {"name": "a", "kind": "command", "interval": "1h", "settings": {}},
-            "jobs[0].settings.command: missing (required)",
+            "jobs[0] (a).settings.command: missing (required)",
         ),
         (
             {"name": "a", "kind": "noop", "interval": "1h", "timeperiod": "never"},
-            "jobs[0].timeperiod: unknown time period 'never'",
+            "jobs[0] (a).timeperiod: unknown time period 'never'",
         ),
-        ({"name": "a", "kind": "noop", "intervall": "1h"}, "jobs[0].intervall: unknown key"),
+        ({"name": "a", "kind": "noop", "intervall": "1h"}, "jobs[0] (a).intervall: unknown key"),
     ],
 )
 def test_broken_config_exits_2_naming_the_field(
@@ -320,9 +320,9 @@ def test_config_check_lists_all_job_errors_at_once(tmp_path: Path) -> None:
     )
     result = cli(config, "config", "check")
     assert result.returncode == 2
-    assert "jobs[1].name: 'a' is already the name of jobs[0]" in result.stderr
-    assert "jobs[2].after: unknown job 'zz'" in result.stderr
-    assert "jobs[2].kind: unknown job kind 'nope'" in result.stderr
+    assert "jobs[1] (a).name: 'a' is already the name of jobs[0] (a)" in result.stderr
+    assert "jobs[2] (b).after: unknown job 'zz'" in result.stderr
+    assert "jobs[2] (b).kind: unknown job kind 'nope'" in result.stderr
     assert "3 errors" in result.stderr
 
 

@@ -529,7 +529,7 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
         config_mod.parse(valid, kinds=registry.discover())
     assert info.value.errors == [
         "sync_rules.hosts.sources[0]: unknown import source 'nope' (known: cmdb)",
-        "jobs[0].settings.source: unknown import source 'missing' (known: cmdb)",
+        "jobs[0] (i).settings.source: unknown import source 'missing' (known: cmdb)",
     ]
 
 

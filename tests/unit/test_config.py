@@ -66,11 +66,13 @@ def test_errors_name_field_and_value(tmp_path: Path) -> None:
     with pytest.raises(config_mod.ConfigError) as info:
         config_mod.parse(raw, source="c.yaml")
     errors = info.value.errors
-    assert "jobs[1].interval: '5x' is not a duration (use 30s, 5m, 1h, 1d)" in errors
-    assert "jobs[2].kind: missing (required)" in errors
+    assert "jobs[1] (b).interval: '5x' is not a duration (use 30s, 5m, 1h, 1d)" in errors
+    assert "jobs[2] (c).kind: missing (required)" in errors
     assert "runner.memory_growth_limit: 'lots' is not a size (use 256MiB, 1GiB or bytes)" in errors
     assert any(e.startswith("runner.concurrency: 0: input should be greater than") for e in errors)
-    assert str(info.value).startswith("c.yaml: 4 errors")
+    # Every error at once: the bad runner and job fields do not hide the bad listen address.
+    assert "http.listen: '8040' is not host:port (e.g. 127.0.0.1:8040)" in errors
+    assert str(info.value).startswith("c.yaml: 5 errors")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -89,7 +91,7 @@ def test_semantic_checks(tmp_path: Path) -> None:
     }
     with pytest.raises(config_mod.ConfigError) as info:
         config_mod.parse(raw)
-    assert "jobs[1].interval: must be more than 0 seconds" in info.value.errors
+    assert "jobs[1] (b).interval: must be more than 0 seconds" in info.value.errors
     assert any("chained jobs form a cycle: a -> b -> a" in e for e in info.value.errors)
 
 
@@ -124,11 +126,11 @@ def test_errors_never_repeat_a_secret_value() -> None:
     with pytest.raises(config_mod.ConfigError) as info:
         config_mod.parse(raw, kinds=registry.discover())
     text = str(info.value)
-    assert "jobs[0].settings.password: input should be a valid string (value not shown" in text
-    assert "jobs[1].settings.env.TOKEN:" in text
+    assert "jobs[0] (a).settings.password: input should be a valid string (value not shown" in text
+    assert "jobs[1] (b).settings.env.TOKEN:" in text
     assert "12345" not in text
     assert "987654" not in text
-    assert "jobs[0].settings.user" in text
+    assert "jobs[0] (a).settings.user" in text
 
 
 def test_cluster_scope_is_refused_until_there_is_a_shared_store() -> None:
