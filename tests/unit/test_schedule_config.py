@@ -96,7 +96,10 @@ def test_zone_defaults_to_the_time_periods() -> None:
             {"interval": "1h", "timezone": "UTC"},
             "jobs[0] (nightly).timezone: applies only to a job",
         ),
-        ({"at": "02:00", "catch_up": "soon"}, "jobs[0].catch_up: 'soon' is not a duration"),
+        (
+            {"at": "02:00", "catch_up": "soon"},
+            "jobs[0] (nightly).catch_up: 'soon' is not a duration",
+        ),
     ],
 )
 def test_schedule_errors_name_the_job_and_the_field(fields: dict[str, Any], message: str) -> None:
@@ -110,7 +113,7 @@ def test_unquoted_yaml_time_says_to_quote_it(tmp_path: Path) -> None:
     with pytest.raises(config_mod.ConfigError) as info:
         config_mod.load(path)
     assert info.value.errors == [
-        "jobs[0].at: 750 is a number: YAML reads an unquoted 12:30 as 750 (base 60); "
+        "jobs[0] (nightly).at: 750 is a number: YAML reads an unquoted 12:30 as 750 (base 60); "
         'write the time quoted, at: "12:30"'
     ]
 
