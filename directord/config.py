@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from directord import calendar, config_checks, errors, files, redact, safeyaml, units
+from directord.director import config as director_config
 from directord.icinga.api import ApiConfig
 from directord.icinga.render import Template
 from directord.icinga.rules import SyncRule
@@ -164,6 +165,8 @@ class Settings(_Model):
     import_sources: dict[str, ImportSource] = Field(default_factory=dict)
     sync_rules: dict[str, SyncRule] = Field(default_factory=dict)
     jobs: list[JobConfig] = Field(default_factory=list)
+    # Icinga Director's jobs, read from its database (directord/director/).
+    director: director_config.DirectorConfig | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)

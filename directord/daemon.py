@@ -21,6 +21,7 @@ from loguru import logger
 
 from directord import config as config_mod
 from directord import files, startup, store, systemd, tables
+from directord.director import refresh as director_refresh
 from directord.jobs import registry
 from directord.supervisor import Supervisor
 from directord.web import app as web_app
@@ -246,10 +247,14 @@ async def _serve(
 ) -> int:
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
+    # Director's jobs (director: block) join the config.yaml jobs, refreshed while running.
+    director = director_refresh.start(supervisor) if supervisor.settings.director else None
 
     async def reload() -> None:
         try:
             settings = config_mod.load(config_path, kinds=supervisor.kinds)
+            if director is not None:
+                settings = director[0].merge(settings)
             problem = reload_problem(settings, supervisor, config_path)
             if problem is not None:
                 logger.bind(action="reload_refused").error(
@@ -286,6 +291,10 @@ async def _serve(
     )
     # The store is open and the HTTP server listens: systemd may consider us started.
     notifier.ready(status_line(supervisor))
-    reason = await supervisor.serve()
+    try:
+        reason = await supervisor.serve()
+    finally:
+        if director is not None:
+            await director_refresh.stop(director[1])
     logger.bind(action="daemon_stopped").info("stopped: {}", reason)
     return 0

@@ -1,0 +1,232 @@
+"""directord runs a real Icinga Director's jobs, against PostgreSQL and MariaDB it starts itself.
+
+Director's own job state (director_job) is checked after directord's runs, as Director's web UI
+would show it; the runs themselves are read from directord's SQLite store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import director_site
+from tests.conftest import Daemon, free_port, runs, wait_for, write_config
+
+pytestmark = [pytest.mark.director, pytest.mark.slow]
+
+SITES = {"postgresql": director_site.on_postgres, "mysql": director_site.on_mariadb}
+
+
+@pytest.fixture(scope="module", params=sorted(SITES))
+def site(request: pytest.FixtureRequest) -> Iterator[director_site.Site]:
+    with SITES[request.param]() as s:
+        yield s
+
+
+def _slow_query(site: director_site.Site, seconds: int) -> str:
+    if site.dialect == "postgresql":
+        return f"SELECT name, 'x' AS pad FROM site_hosts, pg_sleep({seconds})"
+    return f"SELECT name, SLEEP({seconds}) AS pad FROM site_hosts"
+
+
+def _slow_query_running(site: director_site.Site) -> bool:
+    if site.dialect == "postgresql":
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query LIKE '%site_hosts, pg_sleep%' AND pid <> pg_backend_pid()"
+        )
+    else:
+        sql = (
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+            " WHERE INFO LIKE '%SLEEP(6) AS pad%' AND ID <> CONNECTION_ID()"
+        )
+    return site.sql(sql) != [["0"]]
+
+
+def _config(tmp_path: Path, site: director_site.Site, **director: Any) -> Path:
+    pw = tmp_path / "director.pw"
+    pw.write_text(site.password + "\n")
+    block = {
+        "dsn": site.dsn,
+        "password_file": str(pw),
+        "refresh": "1s",
+        "env": site.env,
+        "timeout": "2m",
+        **director,
+    }
+    return write_config(
+        tmp_path,
+        {"director": block, "http": {"listen": f"127.0.0.1:{free_port()}"}},
+    )
+
+
+def _finished(db: Path, job: str) -> list[dict[str, Any]]:
+    return [r for r in runs(db, f"director:{job}") if r["state"] != "running"]
+
+
+def _hosts_table(site: director_site.Site) -> None:
+    site.sql("DROP TABLE IF EXISTS site_hosts")
+    site.sql("CREATE TABLE site_hosts (name VARCHAR(100) NOT NULL)")
+    site.sql("INSERT INTO site_hosts (name) VALUES ('web1'), ('db1')")
+
+
+def test_director_jobs_run_with_their_outcome_in_director(
+    site: director_site.Site, tmp_path: Path, daemon_factory: Callable[..., Daemon]
+) -> None:
+    site.reset()
+    _hosts_table(site)
+    always = site.add_period(
+        "always",
+        dict.fromkeys(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+            "00:00-24:00",
+        ),
+    )
+    never = site.add_period("long-ago", {"2001-01-01": "00:00-24:00"})
+    hk = site.add_job("hk10", director_site.HOUSEKEEPING, 10)
+    hk_period = site.add_job("hk-always", director_site.HOUSEKEEPING, 600, timeperiod_id=always)
+    hk_never = site.add_job("hk-never", director_site.HOUSEKEEPING, 5, timeperiod_id=never)
+    bad = site.add_job("bad-class", "Icinga\\Module\\Director\\Job\\NoSuchJob", 60)
+    imp_missing = site.add_job(
+        "import-missing", director_site.IMPORT, 600, {"source_id": "999", "run_import": "y"}
+    )
+    sync_missing = site.add_job(
+        "sync-missing", director_site.SYNC, 600, {"rule_id": "999", "apply_changes": "y"}
+    )
+    good_source = site.add_sql_source("hosts", "SELECT name FROM site_hosts")
+    broken_source = site.add_sql_source("broken", "SELECT name FROM no_such_table")
+    imp_ok = site.add_job(
+        "import-hosts",
+        director_site.IMPORT,
+        600,
+        {"source_id": str(good_source), "run_import": "y"},
+    )
+    imp_broken = site.add_job(
+        "import-broken",
+        director_site.IMPORT,
+        600,
+        {"source_id": str(broken_source), "run_import": "y"},
+    )
+    daemon = daemon_factory(_config(tmp_path, site))
+    db = daemon.db
+
+    wait_for(lambda: len(_finished(db, "hk10")) >= 3, 150, "three runs of the 10 s job")
+    for name in (
+        "hk-always",
+        "bad-class",
+        "import-missing",
+        "sync-missing",
+        "import-hosts",
+        "import-broken",
+    ):
+        wait_for(lambda name=name: _finished(db, name), 120, f"a run of {name}")
+
+    # Due exactly one interval after the previous start, and started near it (not a 10 s poll).
+    ten = _finished(db, "hk10")
+    assert all(r["state"] == "succeeded" for r in ten), [(r["state"], r["summary"]) for r in ten]
+    for a, b in itertools.pairwise(ten):
+        assert b["scheduled_for"] - a["started"] == pytest.approx(10, abs=0.01)
+        # Director's 10 s poll makes this 20 s; ours only drifts by the machine's load.
+        assert b["started"] - a["started"] < 19, (a, b)
+    assert site.job(hk)["last_attempt_succeeded"] == "y"
+    assert _finished(db, "hk-always")[0]["state"] == "succeeded"
+    assert site.job(hk_period)["last_attempt_succeeded"] == "y"
+
+    assert _finished(db, "hk-never") == []
+    assert site.job(hk_never)["ts_last_attempt"] == ""
+
+    for job_id, name, why in (
+        (imp_missing, "import-missing", "999"),
+        (sync_missing, "sync-missing", "999"),
+        (imp_broken, "import-broken", "no_such_table"),
+    ):
+        run = _finished(db, name)[0]
+        assert run["state"] == "failed", run
+        assert why in run["summary"], run
+        state = site.job(job_id)
+        assert state["last_attempt_succeeded"] == "n", state
+        assert why in state["last_error_message"], state
+        assert state["ts_last_error"], state
+
+    ok = _finished(db, "import-hosts")[0]
+    assert ok["state"] == "succeeded", ok
+    assert site.job(imp_ok)["last_attempt_succeeded"] == "y"
+    rows = site.sql(f"SELECT import_state FROM import_source WHERE id = {good_source}")
+    assert rows == [["in-sync"]]
+
+    bad_runs = _finished(db, "bad-class")
+    assert len(bad_runs) == 1, bad_runs  # once per its 60 s interval, not every tick
+    assert 'Class "Icinga\\Module\\Director\\Job\\NoSuchJob" not found' in bad_runs[0]["summary"]
+    details = json.loads(bad_runs[0]["details"] or "{}")
+    assert details["exit_code"] == 255
+    state = site.job(bad)
+    assert state["last_attempt_succeeded"] == "n"
+    assert "NoSuchJob" in state["last_error_message"]
+
+
+def test_director_changes_take_effect_within_refresh(
+    site: director_site.Site, tmp_path: Path, daemon_factory: Callable[..., Daemon]
+) -> None:
+    site.reset()
+    _hosts_table(site)
+    first = site.add_job("hk-a", director_site.HOUSEKEEPING, 4)
+    slow_source = site.add_sql_source("slow", _slow_query(site, 6))
+    slow = site.add_job(
+        "import-slow",
+        director_site.IMPORT,
+        3600,
+        {"source_id": str(slow_source), "run_import": "n"},
+    )
+    daemon = daemon_factory(_config(tmp_path, site))
+    db = daemon.db
+
+    # A settings edit made while the job runs survives the run (Director #3071).
+    # The child is inside the import (its query runs), so it loaded the settings before the edit.
+    wait_for(lambda: _slow_query_running(site), 120, "the slow import's query")
+    site.sql(
+        "UPDATE director_job_setting SET setting_value = 'y'"
+        f" WHERE job_id = {slow} AND setting_name = 'run_import'"
+    )
+    wait_for(lambda: _finished(db, "import-slow"), 120, "the slow import to finish")
+    assert site.sql(
+        f"SELECT setting_value FROM director_job_setting WHERE job_id = {slow}"
+        " AND setting_name = 'run_import'"
+    ) == [["y"]]
+    # It did need saving: Director's job stored its stale copy over the edit, directord put it back.
+    assert "put back settings edited during the run" in daemon.output()
+
+    # Disabled in Director: no run starts once the refresh has seen it.
+    wait_for(lambda: _finished(db, "hk-a"), 60, "a run of hk-a")
+    site.sql(f"UPDATE director_job SET disabled = 'y' WHERE id = {first}")
+    wait_for(
+        lambda: "'director:hk-a' changed: disabled False -> True" in daemon.output(),
+        30,
+        "the refresh to see hk-a disabled",
+    )
+    seen = len(runs(db, "director:hk-a"))
+    # A new job appears within refresh and runs; meanwhile (>2 intervals of hk-a) hk-a stays off.
+    site.add_job("hk-b", director_site.HOUSEKEEPING, 4)
+    wait_for(lambda: len(_finished(db, "hk-b")) >= 3, 90, "three runs of the new job hk-b")
+    assert len(runs(db, "director:hk-a")) == seen
+
+    # disable_all_jobs pauses everything; clearing it resumes.
+    site.sql(
+        "INSERT INTO director_setting (setting_name, setting_value)"
+        " VALUES ('disable_all_jobs', 'y')"
+    )
+    wait_for(lambda: "disable_all_jobs set" in daemon.output(), 30, "the pause to be seen")
+    paused = len(runs(db, "director:hk-b"))
+    site.sql("UPDATE director_job SET run_interval = 3 WHERE job_name = 'hk-b'")
+    wait_for(
+        lambda: "'director:hk-b' changed: interval 4.0 -> 3.0" in daemon.output(),
+        30,
+        "the interval change to be seen while paused",
+    )
+    assert len(runs(db, "director:hk-b")) == paused
+    site.sql("DELETE FROM director_setting WHERE setting_name = 'disable_all_jobs'")
+    wait_for(lambda: len(runs(db, "director:hk-b")) > paused, 30, "hk-b to run again")
