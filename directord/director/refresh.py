@@ -98,7 +98,10 @@ class Refresher:
         own = {j.name for j in base.jobs}
         jobs = [*base.jobs, *(j for n, j in self.jobs.items() if n not in own)]
         tps = {**self.periods, **base.timeperiods}
-        return base.model_copy(update={"jobs": jobs, "timeperiods": tps})
+        merged = base.model_copy(update={"jobs": jobs, "timeperiods": tps})
+        # The copy would keep base's cached kind-settings validation, which lacks our jobs.
+        merged._validated_jobs = None
+        return merged
 
     async def refresh(self) -> list[str]:
         """Read Director once and apply what changed; the changes."""
