@@ -70,8 +70,12 @@ def read_secret(path: Path, what: str) -> str:
         raise FileProblem(f"the {what} file {path} is not UTF-8 text") from None
     if not text:
         raise FileProblem(f"the {what} file {path} is empty")
-    if others_can_read(path):
+    if others_can_read(path) and path not in _warned:
+        _warned.add(path)  # once per process: files are read again at every run that needs them
         logger.bind(action="secret_file_readable", path=str(path)).warning(
             f"the {what} file {path} is readable by every user: chmod o-r {path}"
         )
     return text
+
+
+_warned: set[Path] = set()

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from directord import redact
+
 if TYPE_CHECKING:
     from loguru import Record
 
@@ -22,7 +24,14 @@ _PLAIN = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {extra[action]}{extra[_wher
 
 
 def _patch(record: Record) -> None:
+    # Every record passes the redactor of the loaded config: no secret value, URL password or
+    # credential query parameter reaches a log line, whoever logged it.
+    redactor = redact.current()
+    record["message"] = redactor.text(record["message"])
     extra = record["extra"]
+    for key, value in extra.items():
+        if isinstance(value, str):
+            extra[key] = redactor.text(value)
     extra.setdefault("action", "-")
     where = []
     if "job" in extra:

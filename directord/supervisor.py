@@ -22,7 +22,7 @@ import aiohttp
 import psutil
 from loguru import logger
 
-from directord import calendar, scheduler, store, timeperiods, units
+from directord import calendar, config_secrets, redact, scheduler, store, timeperiods, units
 from directord import config as config_mod
 from directord.jobs import registry
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
@@ -124,12 +124,15 @@ def _trigger(due: scheduler.Due) -> store.Trigger:
     return store.Trigger.retry if due.retry else store.Trigger.schedule
 
 
-def definition(job: config_mod.JobConfig) -> dict[str, Any]:
-    """What is stored as a config-managed job's definition (its version changes with it)."""
+def definition(job: config_mod.JobConfig, secret: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """What is stored as a config-managed job's definition (its version changes with it), with
+    its secret settings as ``***``."""
     # The calendar fields only when set: a job without them keeps the definition (and version)
     # it had before they existed.
     unset = {k for k in ("at", "cron", "timezone", "catch_up") if getattr(job, k) is None}
-    return job.model_dump(mode="json", exclude={"name", "kind", *unset})
+    dumped = job.model_dump(mode="json", exclude={"name", "kind", *unset})
+    dumped["settings"] = redact.secret_fields(dumped["settings"], secret)
+    return dict(redact.current().value(dumped))
 
 
 _PROCESS: psutil.Process | None = None
@@ -180,6 +183,7 @@ class Supervisor:
         self.node = settings.node
         self.owner = process_owner()
         self.specs, self.periods = build_specs(settings, kinds)
+        redact.install(config_secrets.redactor(settings))  # reads the secret files: warns
         self._followers = followers_of(self.specs)
         self.timings: dict[str, scheduler.Timing] = {}
         self.states: dict[str, store.JobState] = {}
@@ -260,7 +264,10 @@ class Supervisor:
 
     async def _store_definitions(self) -> None:
         await self.store.sync_config_jobs(
-            [(s.name, s.config.kind, definition(s.config)) for s in self.specs.values()],
+            [
+                (s.name, s.config.kind, definition(s.config, s.kind.secret_settings))
+                for s in self.specs.values()
+            ],
             self.clock(),
         )
         versions = {r.name: r.version for r in await self.store.list_jobs()}
@@ -364,6 +371,7 @@ class Supervisor:
                 changes.append(f"time period {name!r} {verb}")
         now = self.clock()
         self.settings, self.periods = settings, periods
+        redact.install(config_secrets.redactor(settings))
         self._followers = followers_of(specs)
         self.specs = {
             n: replace(s, version=self.specs[n].version if n in self.specs else None)
@@ -641,9 +649,12 @@ class Supervisor:
             _http_factory=self.http,
         )
         state, summary, counters, changed = await self._call(spec, ctx, timeout, log)
+        # Secrets never reach the store, the views or the log (issue 9.6).
+        redactor = config_secrets.redactor(self.settings)
+        summary, details = redactor.text(summary), redactor.value(ctx.details)
         self._recent_ends.append((name, time.monotonic()))
         finished = self.clock()
-        outcome = store.Outcome(state, finished, summary, counters, ctx.details, changed)
+        outcome = store.Outcome(state, finished, summary, counters, details, changed)
         # The finish is written in the background so the next run's claim can queue right behind
         # it; shutdown and close wait for every pending write (_flush), so nothing is lost.
         write = asyncio.ensure_future(self.store.finish_run(run_id, claim, outcome))
