@@ -100,11 +100,11 @@ def run_directord(jobs: int, seconds: float, concurrency: int = 1) -> dict[str, 
         db = store.open_store(settings.database_url())
         await db.open()
         sup = Supervisor(settings, db, Kinds({"noop": Noop}, []))
-        await sup.start()
+        await sup.load_state()
         # Same first run times as APScheduler gets (a bench-only use of the supervisor's heap).
         for name, _, first in plan:
-            sup.timings[name] = scheduler.Timing(known_since=first)
-            sup._reschedule(name, time.time())
+            sup.jobs.timings[name] = scheduler.Timing(known_since=first)
+            sup.jobs.queue.reschedule(name, time.time())
         cpu0, t0 = time.process_time(), time.time()
         task = asyncio.create_task(sup.serve())
         await asyncio.sleep(seconds + 2)

@@ -55,7 +55,7 @@ def in_process(seconds: float) -> dict[str, Any]:
         db = store.open_store(settings.database_url())
         await db.open()
         sup = Supervisor(settings, db, registry.discover())
-        await sup.start()
+        await sup.load_state()
         queries = 0
         for name in ("_fetchone", "_fetchall", "finish_run", "claim_run"):
             original = getattr(db, name)

@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar, get_args
+from typing import NoReturn, ParamSpec, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import click
 
-from directord import check, daemon, preview, scheduler, store, tables, timeperiods, units
+from directord import check, daemon, preview, scheduler, store, tables, timeperiods, units, views
 from directord import config as config_mod
 from directord import log as log_mod
 from directord.icinga import pipeline, rules
@@ -275,12 +275,12 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 
     async def once(sup: Supervisor) -> tuple[list[RunReport], list[str]]:
         plans = [s.plan for s in sup.specs.values()]
-        pending = [d.name for d in scheduler.pending(plans, sup.timings, sup.clock())]
+        pending = [d.name for d in scheduler.pending(plans, sup.jobs.timings, sup.clock())]
         reports = await sup.run_pending_once()
         ran = {r.job for r in reports}
         skipped = []
         for name in pending:
-            if name in sup.store_disabled:
+            if name in sup.jobs.store_disabled:
                 skipped.append(f"{name}: skipped, disabled (directord job enable {name})")
             elif name not in ran:
                 latest = await sup.store.history(name, 1)
@@ -304,11 +304,15 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 def jobs_list(obj: Context, as_json: bool) -> None:
     """Every job: kind, enabled, interval, time period, in period now, last result, next run."""
 
-    async def views(sup: Supervisor) -> tuple[list[dict[str, Any]], float]:
-        now = sup.clock()
-        return sup.job_views(now), now
+    settings = obj.settings()
+    specs, _ = build_specs(settings, registry.discover())
 
-    rows, now = _guard(lambda: daemon.run(views, obj.settings(), readonly=True))
+    async def job_views(db: store.Store) -> tuple[list[views.JobView], float]:
+        now = time.time()
+        states, disabled = await db.job_states(), await db.disabled_jobs()
+        return views.job_views(specs, states, {}, now, store_disabled=disabled), now
+
+    rows, now = with_store(settings, job_views)
     if as_json:
         click.echo(json.dumps(tables.jobs_json(rows, now), indent=2))
     else:
@@ -337,7 +341,7 @@ def jobs_next(obj: Context, count: int, as_json: bool) -> None:
 
     async def starts(sup: Supervisor) -> list[preview.Start]:
         plans = [s.plan for s in sup.specs.values()]
-        return preview.upcoming(plans, sup.timings, sup.clock(), count)
+        return preview.upcoming(plans, sup.jobs.timings, sup.clock(), count)
 
     settings = obj.settings()
     found = _guard(lambda: daemon.run(starts, settings, readonly=True))
@@ -398,7 +402,7 @@ def job_run(obj: Context, name: str, force: bool) -> None:
         _unknown_job(settings, name)
 
     async def one(sup: Supervisor) -> tuple[RunReport | None, store.Run | None]:
-        if name in sup.store_disabled and not force:
+        if name in sup.jobs.store_disabled and not force:
             fail(f"job {name!r} is disabled (directord job enable {name}, or job run --force)")
         result = await sup.run_now(name)
         latest = None if result else await sup.store.history(name, 1)

@@ -20,7 +20,7 @@ import yaml
 from loguru import logger
 
 from directord import config as config_mod
-from directord import files, startup, store, systemd, tables
+from directord import events, files, startup, store, systemd, tables
 from directord.director import refresh as director_refresh
 from directord.jobs import registry
 from directord.supervisor import Supervisor
@@ -45,7 +45,7 @@ async def opened(
     try:
         supervisor = Supervisor(settings, db, kinds)
         try:
-            await supervisor.start(readonly=readonly)
+            await supervisor.load_state(readonly=readonly)
             yield supervisor
         finally:
             await supervisor.close()
@@ -194,16 +194,15 @@ async def serve_forever(
     intervals = [settings.http.stale_after / 2]
     if notifier.watchdog_interval:
         intervals.append(notifier.watchdog_interval)
-        supervisor.tick_listeners.append(notifier.watchdog)
-    supervisor.tick_interval = min(intervals)
+        supervisor.heartbeat.listeners.append(notifier.watchdog)
 
-    def on_event(event: str, data: dict[str, object]) -> None:
-        if event == "stopping":
-            notifier.stopping(f"stopping: {data['reason']}")
-        elif event in ("run_started", "run_finished"):
+    def on_event(event: events.Event) -> None:
+        if isinstance(event, events.Stopping):
+            notifier.stopping(f"stopping: {event.reason}")
+        else:
             notifier.status(status_line(supervisor))
 
-    supervisor.listeners.append(on_event)
+    supervisor.events.subscribe(on_event, {events.Stopping, events.RunStarted, events.RunFinished})
     if signals.stop_requested:
         return 0
     runner = await web_app.start(web_app.create_app(supervisor, token), settings.http)
@@ -216,7 +215,7 @@ async def serve_forever(
             from directord import monitor as monitor_mod  # noqa: PLC0415
 
             monitor = monitor_mod.start(supervisor, settings.monitor)
-        return await _serve(supervisor, config_path, notifier, signals)
+        return await _serve(supervisor, config_path, notifier, signals, min(intervals))
     finally:
         await runner.cleanup()
         if monitor is not None:
@@ -243,7 +242,11 @@ def reload_problem(settings: config_mod.Settings, supervisor: Supervisor, path: 
 
 
 async def _serve(
-    supervisor: Supervisor, config_path: Path, notifier: systemd.Notifier, signals: Signals
+    supervisor: Supervisor,
+    config_path: Path,
+    notifier: systemd.Notifier,
+    signals: Signals,
+    heartbeat_interval: float,
 ) -> int:
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
@@ -280,19 +283,19 @@ async def _serve(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
-    supervisor.mark_baseline()
+    supervisor.memory.mark_baseline()
     logger.bind(action="daemon_started").info(
         "directord on {} with {} jobs, concurrency {}, http {}, baseline RSS {:.0f} MiB",
         supervisor.node,
         len(supervisor.specs),
         supervisor.settings.runner.concurrency,
         supervisor.settings.http.listen,
-        (supervisor.baseline_rss or 0) / (1 << 20),
+        (supervisor.memory.baseline or 0) / (1 << 20),
     )
     # The store is open and the HTTP server listens: systemd may consider us started.
     notifier.ready(status_line(supervisor))
     try:
-        reason = await supervisor.serve()
+        reason = await supervisor.serve(heartbeat_interval)
     finally:
         if director is not None:
             await director_refresh.stop(director[1])

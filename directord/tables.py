@@ -11,9 +11,12 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from directord import units
+
+if TYPE_CHECKING:
+    from directord.views import JobView
 
 
 def duration(seconds: float | None) -> str:
@@ -49,30 +52,29 @@ def render(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def _enabled(view: dict[str, Any]) -> str:
+def _enabled(view: JobView) -> str:
     """``yes``, or ``no`` with what switched it off: the config or ``job disable``."""
-    if view["enabled"]:
+    if view.enabled:
         return "yes"
-    by = view.get("disabled_by")
-    return f"no ({by})" if by else "no"
+    return f"no ({view.disabled_by})" if view.disabled_by else "no"
 
 
-def next_run(view: dict[str, Any], now: float) -> str:
+def next_run(view: JobView, now: float) -> str:
     """When the job will really start: ``now`` when it is due and may run, the period's next
     opening when its time period gates it, ``never`` when disabled."""
-    if view["running"]:
+    if view.running:
         return "running"
-    at = view["next_due"]
+    at = view.next_due
     if at is None:
         return "never"
     if at <= now:
         return "now"
-    if view["timeperiod"] and view.get("gated"):
-        return f"{when(at)} ({view['timeperiod']} opens)"
+    if view.timeperiod and view.gated:
+        return f"{when(at)} ({view.timeperiod} opens)"
     return when(at)
 
 
-def jobs(views: Sequence[dict[str, Any]], now: float | None = None) -> str:
+def jobs(views: Sequence[JobView], now: float | None = None) -> str:
     """The ``jobs list`` table (``now``: the views' instant, default the current time)."""
     now = time.time() if now is None else now
     header = (
@@ -91,35 +93,37 @@ def jobs(views: Sequence[dict[str, Any]], now: float | None = None) -> str:
     for r in views:
         rows.append(
             (
-                str(r["name"]),
-                str(r["kind"]),
+                r.name,
+                r.kind,
                 _enabled(r),
-                str(r.get("schedule") or f"every {duration(r['interval'])}"),
-                str(r["timeperiod"] or "-"),
-                "yes" if r["in_period"] else "no",
-                when(r["last_attempt"]),
-                str(r["last_result"] or "-"),
+                r.schedule,
+                r.timeperiod or "-",
+                "yes" if r.in_period else "no",
+                when(r.last_attempt),
+                r.last_result or "-",
                 next_run(r, now),
-                f"run {r['running']['run_id']}" if r["running"] else "-",
+                f"run {r.running.run_id}" if r.running else "-",
             )
         )
     return render(rows)
 
 
-def jobs_json(views: Sequence[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+def jobs_json(views: Sequence[JobView], now: float) -> list[dict[str, Any]]:
     """``jobs list --json``: the views with ISO-8601 times (``interval`` stays in seconds)."""
     out = []
-    for v in views:
+    for view in views:
+        v = view.as_json()
         running = v["running"]
         out.append(
             {
                 **v,
-                "last_attempt": iso(v["last_attempt"]),
-                "last_success": iso(v["last_success"]),
-                "next_due": iso(v["next_due"]),
-                "next_run": next_run(v, now)
-                if v["next_due"] is None
-                else iso(max(v["next_due"], now)),
+                "last_attempt": iso(view.last_attempt),
+                "last_success": iso(view.last_success),
+                "next_due": iso(view.next_due),
+                "overdue_after": iso(view.overdue_after),
+                "next_run": next_run(view, now)
+                if view.next_due is None
+                else iso(max(view.next_due, now)),
                 "running": None
                 if running is None
                 else {**running, "started": iso(running["started"])},

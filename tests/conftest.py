@@ -57,12 +57,15 @@ def anyio_backend() -> str:
 
 
 @contextlib.asynccontextmanager
-async def supervised(raw: dict[str, Any], base_dir: Path) -> AsyncIterator[Supervisor]:
-    """A started supervisor on a real SQLite file, from a raw config; closed on the way out."""
+async def supervised(
+    raw: dict[str, Any], base_dir: Path, clock: Any = None
+) -> AsyncIterator[Supervisor]:
+    """A started supervisor on a real SQLite file, from a raw config; closed on the way out.
+    ``clock``: a directord.clock.ManualClock to drive its schedule (default: the real one)."""
     settings = config_mod.parse(raw, base_dir=base_dir, kinds=registry.discover())
     db = store.open_store(settings.database_url())
     await db.open()
-    sup = Supervisor(settings, db, registry.discover())
+    sup = Supervisor(settings, db, registry.discover(), **({"clock": clock} if clock else {}))
     try:
         await sup.start()
         yield sup
@@ -77,8 +80,8 @@ async def supervisor_factory() -> AsyncIterator[Callable[..., Any]]:
     """``await make(raw, base_dir)``: as many supervisors as a test wants, all closed after it."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(raw: dict[str, Any], base_dir: Path) -> Supervisor:
-            return await stack.enter_async_context(supervised(raw, base_dir))
+        async def make(raw: dict[str, Any], base_dir: Path, clock: Any = None) -> Supervisor:
+            return await stack.enter_async_context(supervised(raw, base_dir, clock))
 
         yield make
 

@@ -70,19 +70,33 @@ class JobResult:
 
 @dataclass
 class JobContext:
-    """What a running job may use. Jobs reach the world only through this."""
+    """What a running job may use. Jobs reach the world only through this.
+
+    ``kind_settings`` is the job's ``settings:`` validated by its kind's Settings model;
+    ``daemon_settings`` the whole daemon config. (``settings`` and ``config`` are their old,
+    deprecated names and keep working.)"""
 
     name: str
-    settings: Any
+    kind_settings: Any
     log: Logger
     store: Store
-    config: DaemonSettings
+    daemon_settings: DaemonSettings
     run_id: int
     node: str
     deadline: float | None  # time.monotonic() value, None: no timeout
     _http_factory: Callable[[], aiohttp.ClientSession]
     # Facts the job wants kept with the run whatever its outcome (e.g. output of a child).
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Any:
+        """Deprecated name of ``kind_settings``."""
+        return self.kind_settings
+
+    @property
+    def config(self) -> DaemonSettings:
+        """Deprecated name of ``daemon_settings``."""
+        return self.daemon_settings
 
     @property
     def http(self) -> aiohttp.ClientSession:

@@ -14,6 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from directord import jobstate
+
+# A job's state is the job-state rules' (jobstate.py); the store records it.
+JobState = jobstate.JobState
+
 
 class RunState(enum.StrEnum):
     running = "running"
@@ -45,18 +50,6 @@ class JobRecord:
     version: int
     created: float
     updated: float
-
-
-@dataclass(frozen=True)
-class JobState:
-    job: str
-    last_attempt: float | None = None
-    last_finished: float | None = None
-    last_success: float | None = None
-    last_result: str | None = None
-    last_error: str | None = None
-    last_run_id: int | None = None
-    failures: int = 0
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ contract suite, which runs every store method on both.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from directord import jobstate
 from directord.store.base import StoreError
 
 Rows = list[dict[str, Any]]
@@ -145,21 +147,14 @@ class _RunTables:
             self._run_finished(run)
 
     def _run_finished(self, run: dict[str, Any]) -> None:
-        """What the runs_finished trigger does: the job's state follows its finished run."""
-        ok = run["state"] == "succeeded"
+        """What the runs_finished trigger does: the job's state follows its finished run, by
+        the one set of job-state rules (jobstate.next_state)."""
         old = self.job_state_rows.get(run["job"])
-        self.job_state_rows[run["job"]] = {
-            "job": run["job"],
-            "last_attempt": max(old["last_attempt"] or 0, run["started"])
-            if old
-            else run["started"],
-            "last_finished": run["finished"],
-            "last_success": run["finished"] if ok else (old["last_success"] if old else None),
-            "last_result": run["state"],
-            "last_error": None if ok else run["summary"],
-            "last_run_id": run["id"],
-            "failures": 0 if ok else (old["failures"] + 1 if old else 1),
-        }
+        finished = jobstate.Finished(
+            run["job"], run["id"], run["started"], run["finished"], run["state"], run["summary"]
+        )
+        state = jobstate.next_state(None if old is None else jobstate.JobState(**old), finished)
+        self.job_state_rows[run["job"]] = dataclasses.asdict(state)
 
     def running_runs(self, node: str | None) -> Rows:
         return [

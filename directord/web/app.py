@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from aiohttp import http_exceptions, web
 from loguru import logger
 
-from directord.web import api, status
+from directord.web import api, keys, status
 from directord.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -322,9 +322,11 @@ def create_app(supervisor: Supervisor, token: str | None) -> web.Application:
 
     app = web.Application(middlewares=[guard.middleware, check_host], client_max_size=64 << 10)
     app[GUARD] = guard
-    health = status.Health(supervisor, supervisor.settings.http.stale_after)
-    metrics = Metrics(supervisor)
-    app.add_routes(status.routes(supervisor, health, metrics))
+    app[keys.SUPERVISOR] = supervisor
+    app[keys.HEALTH] = status.Health(supervisor, http.stale_after)
+    app[keys.METRICS] = Metrics(supervisor)
+    app[keys.STATUS_CACHE] = status.StatusCache(supervisor)
+    app.add_routes(status.routes())
     app.add_routes(api.routes(supervisor, token))
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,10 +15,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from directord import __version__, scheduler
+from directord import __version__, events
 
 if TYPE_CHECKING:
     from directord.supervisor import Supervisor
+    from directord.views import JobView
 
 # *_created series only double the output; nothing here needs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -47,24 +48,29 @@ class _StateCollector(Collector):
         pending = GaugeMetricFamily(
             "directord_jobs_pending", "Jobs due now that have not started (waiting for a slot)"
         )
-        plans = [s.plan for s in sup.specs.values()]
-        pending.add_metric([], len(scheduler.pending(plans, sup.timings, now, sup.running)))
+        views = sup.job_views(now)
+        # Due now, not running: waiting for a slot (or for a job it follows).
+        waiting = [v for v in views if v.enabled and v.running is None and _due_now(v, now)]
+        pending.add_metric([], len(waiting))
         yield pending
         success = GaugeMetricFamily(
             "directord_last_success_timestamp_seconds",
             "When each job last succeeded",
             labels=["job"],
         )
-        for name in sorted(sup.specs):
-            state = sup.states.get(name)
-            if state is not None and state.last_success is not None:
-                success.add_metric([name], state.last_success)
+        for view in views:
+            if view.last_success is not None:
+                success.add_metric([view.name], view.last_success)
         yield success
         jobs = GaugeMetricFamily("directord_jobs", "Configured jobs", labels=["enabled"])
-        enabled = sum(1 for s in sup.specs.values() if not s.config.disabled)
+        enabled = sum(1 for v in views if v.enabled)
         jobs.add_metric(["true"], enabled)
-        jobs.add_metric(["false"], len(sup.specs) - enabled)
+        jobs.add_metric(["false"], len(views) - enabled)
         yield jobs
+
+
+def _due_now(view: JobView, now: float) -> bool:
+    return view.next_due is not None and view.next_due <= now
 
 
 class Metrics:
@@ -92,14 +98,14 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(supervisor))
-        supervisor.listeners.append(self.on_event)
+        supervisor.events.subscribe(self.on_event, {events.RunStarted, events.RunFinished})
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
-        if event == "run_started":
-            self.lateness.labels(data["kind"]).observe(data["lateness"])
-        elif event == "run_finished":
-            self.runs.labels(data["job"], data["state"]).inc()
-            self.duration.labels(data["kind"]).observe(data["duration"])
+    def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.RunStarted):
+            self.lateness.labels(event.kind).observe(event.lateness)
+        elif isinstance(event, events.RunFinished):
+            self.runs.labels(event.job, event.state).inc()
+            self.duration.labels(event.kind).observe(event.duration)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

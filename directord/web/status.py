@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from directord import __version__, store
+from directord import __version__, events, process, store
 from directord import config as config_mod
-from directord.supervisor import rss
+from directord.web import keys
 
 if TYPE_CHECKING:
-    from directord.supervisor import JobSpec, Supervisor
-    from directord.web.metrics import Metrics
+    from directord.specs import JobSpec
+    from directord.supervisor import Supervisor
 
 PING_TIMEOUT = 1.0
 REDACTED = "***"
@@ -77,14 +77,15 @@ class Health:
 
     async def problems(self) -> list[str]:
         sup = self.supervisor
+        beat = sup.heartbeat
         now = time.monotonic()
         out = []
         if not sup.serving:
             out.append("the supervisor is not running")
-        elif sup.last_tick is None or now - sup.last_tick > self.stale_after:
-            age = "never" if sup.last_tick is None else f"{now - sup.last_tick:.1f}s ago"
+        elif beat.last_tick is None or now - beat.last_tick > self.stale_after:
+            age = "never" if beat.last_tick is None else f"{now - beat.last_tick:.1f}s ago"
             out.append(f"the supervisor last ticked {age} (stale after {self.stale_after:g}s)")
-        stall = sup.last_stall
+        stall = beat.last_stall
         if stall is not None and now - stall.monotonic < self.stale_after:
             during = f" while running {', '.join(stall.jobs)}" if stall.jobs else ""
             out.append(f"the event loop was blocked for {stall.lag:.1f}s{during}")
@@ -101,25 +102,23 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
     now = sup.clock()
     jobs = []
     for view in sup.job_views(now):
-        spec = sup.specs[view["name"]]
+        spec = sup.specs[view.name]
+        doc = view.as_json()
+        running = doc["running"]
         jobs.append(
             {
-                **view,
-                "last_attempt": iso(view["last_attempt"]),
-                "last_success": iso(view["last_success"]),
-                "next_due": iso(view["next_due"]),
-                "overdue_after": iso(view["overdue_after"]),
-                "overdue": _overdue(view, now),
+                **doc,
+                "last_attempt": iso(view.last_attempt),
+                "last_success": iso(view.last_success),
+                "next_due": iso(view.next_due),
+                "overdue_after": iso(view.overdue_after),
                 "running": None
-                if view["running"] is None
-                else {
-                    **view["running"],
-                    "started": iso(view["running"]["started"]),
-                },
+                if running is None
+                else {**running, "started": iso(running["started"])},
                 "settings": job_settings(spec),
             }
         )
-    running = [
+    running_runs = [
         {
             "job": r.job,
             "run_id": r.run_id,
@@ -134,27 +133,14 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
         "pid": os.getpid(),
         "started": iso(sup.started_at),
         "uptime": round(now - sup.started_at, 3),
-        "rss": rss(),
-        "concurrency": sup.settings.runner.concurrency,
-        "running": running,
+        "rss": process.rss(),
+        "concurrency": sup.daemon_settings.runner.concurrency,
+        "running": running_runs,
         "jobs": jobs,
     }
 
 
-def _overdue(view: dict[str, Any], now: float) -> bool:
-    """Not started by the start after its due one (one interval later for an interval job)
-    while its period is active: something holds it up."""
-    limit = view.get("overdue_after")
-    return bool(
-        view["enabled"]
-        and view["in_period"]
-        and view["running"] is None
-        and limit is not None
-        and now > limit
-    )
-
-
-class _StatusCache:
+class StatusCache:
     """The rendered /status for up to MAX_AGE seconds, dropped at every run start, finish and
     reload: with a thousand jobs a render costs milliseconds of the loop that dispatches jobs,
     and pollers ask far more often than anything changes."""
@@ -165,9 +151,9 @@ class _StatusCache:
         self.supervisor = supervisor
         self.body: bytes | None = None
         self.rendered = 0.0
-        supervisor.listeners.append(self._changed)
+        supervisor.events.subscribe(self._changed)
 
-    def _changed(self, event: str, data: dict[str, Any]) -> None:
+    def _changed(self, event: events.Event) -> None:
         self.body = None
 
     def get(self) -> bytes:
@@ -178,26 +164,30 @@ class _StatusCache:
         return self.body
 
 
-def routes(supervisor: Supervisor, health: Health, metrics: Metrics) -> list[web.RouteDef]:
-    async def get_health(request: web.Request) -> web.Response:
-        problems = await health.problems()
-        body = {
-            "status": "ok" if not problems else "failing",
-            "problems": problems,
-            "node": supervisor.node,
-            "running": [r.job for r in supervisor.running.values()],
-            "jobs": len(supervisor.specs),
-        }
-        return web.json_response(body, status=200 if not problems else 503)
+async def get_health(request: web.Request) -> web.Response:
+    supervisor = request.app[keys.SUPERVISOR]
+    problems = await request.app[keys.HEALTH].problems()
+    body = {
+        "status": "ok" if not problems else "failing",
+        "problems": problems,
+        "node": supervisor.node,
+        "running": [r.job for r in supervisor.running.values()],
+        "jobs": len(supervisor.specs),
+    }
+    return web.json_response(body, status=200 if not problems else 503)
 
-    cache = _StatusCache(supervisor)
 
-    async def get_status(request: web.Request) -> web.Response:
-        return web.Response(body=cache.get(), content_type="application/json")
+async def get_status(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[keys.STATUS_CACHE].get(), content_type="application/json")
 
-    async def get_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+async def get_metrics(request: web.Request) -> web.Response:
+    body = request.app[keys.METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def routes() -> list[web.RouteDef]:
+    """The routes; they find the supervisor, Health, Metrics and StatusCache on the app."""
     return [
         web.get("/health", get_health),
         web.get("/status", get_status),

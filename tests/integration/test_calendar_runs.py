@@ -78,9 +78,9 @@ async def test_catch_up_after_three_days_is_one_run_with_trigger_catch_up(tmp_pa
         ]
         clock.now += 5
         assert await sup.run_pending_once() == []  # never a burst
-        view = {v["name"]: v for v in sup.job_views(clock.now)}["nightly"]
-        assert view["next_due"] == NIGHT + 86400
-        assert view["schedule"] == "at 02:00 (UTC)"
+        view = {v.name: v for v in sup.job_views(clock.now)}["nightly"]
+        assert view.next_due == NIGHT + 86400
+        assert view.schedule == "at 02:00 (UTC)"
 
 
 async def test_no_catch_up_when_the_daemon_comes_back_too_late(tmp_path: Path) -> None:
@@ -96,10 +96,10 @@ async def test_no_catch_up_when_the_daemon_comes_back_too_late(tmp_path: Path) -
 async def test_views_show_the_schedule_and_overdue_follows_it(tmp_path: Path) -> None:
     clock = Clock(NIGHT - 600)
     async with supervisor(tmp_path, clock) as sup:
-        views = {v["name"]: v for v in sup.job_views(clock.now)}
-        assert views["nightly"]["next_due"] == NIGHT
-        assert views["nightly"]["overdue_after"] == NIGHT + 86400  # the second start it owes
-        assert views["hourly"]["overdue_after"] == views["hourly"]["next_due"] + 3600
+        views = {v.name: v for v in sup.job_views(clock.now)}
+        assert views["nightly"].next_due == NIGHT
+        assert views["nightly"].overdue_after == NIGHT + 86400  # the second start it owes
+        assert views["hourly"].overdue_after == views["hourly"].next_due + 3600
         table = tables.jobs(list(views.values()))
         assert "at 02:00 (UTC)" in table
         assert "every 1h" in table

@@ -4,13 +4,15 @@ overlap of a job with itself, manual triggers, timeouts, and no polling while id
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from directord import config as config_mod
-from directord import store
+from directord import events, store
+from directord.clock import ManualClock
 from directord.jobs import registry
 from directord.supervisor import Supervisor
 from tests.helpers import Make
@@ -20,11 +22,42 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def make(tmp_path: Path, supervisor_factory: Make) -> Make:
-    async def build(jobs: list[dict[str, Any]], **runner: Any) -> Supervisor:
+    async def build(
+        jobs: list[dict[str, Any]], clock: ManualClock | None = None, **runner: Any
+    ) -> Supervisor:
         raw = {"database": "sqlite:///d.db", "node": "n", "runner": runner, "jobs": jobs}
-        return await supervisor_factory(raw, tmp_path)
+        return await supervisor_factory(raw, tmp_path, clock)
 
     return build
+
+
+async def settled(sup: Supervisor) -> None:
+    """Until the supervisor waits for its clock: no run in progress, no wake-up pending, every
+    finish written. The runs' store I/O is real, so this polls (with a deadline)."""
+    deadline = time.monotonic() + 30
+    await asyncio.sleep(0.005)  # a serve() task just created gets to its first wait
+    while sup.running or sup._wake.is_set() or sup.executor._writes:
+        assert time.monotonic() < deadline, "the supervisor did not settle"
+        await asyncio.sleep(0.005)
+
+
+async def advance(sup: Supervisor, clock: ManualClock, seconds: float) -> None:
+    """Move the fake clock ``seconds`` on, timer by timer, letting each wake-up's runs end."""
+    end = clock.monotonic() + seconds
+    await settled(sup)
+    while (due := [t for t in clock.pending() if t <= end]) != []:
+        clock.advance(due[0] - clock.monotonic())
+        await settled(sup)
+    clock.advance(end - clock.monotonic())
+    await settled(sup)
+
+
+async def serve_for(sup: Supervisor, clock: ManualClock, seconds: float) -> None:
+    """``run_for`` on a fake clock: no real sleeping."""
+    task = asyncio.create_task(sup.serve())
+    await advance(sup, clock, seconds)
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
 
 
 async def run_for(sup: Supervisor, seconds: float) -> None:
@@ -36,7 +69,12 @@ async def run_for(sup: Supervisor, seconds: float) -> None:
 
 def recorder(sup: Supervisor) -> list[tuple[str, str, float]]:
     seen: list[tuple[str, str, float]] = []
-    sup.listeners.append(lambda event, data: seen.append((event, data["job"], sup.clock())))
+
+    def record(event: events.Event) -> None:
+        assert isinstance(event, events.RunStarted | events.RunFinished)
+        seen.append((event.name, event.job, sup.clock()))
+
+    sup.events.subscribe(record, {events.RunStarted, events.RunFinished})
     return seen
 
 
@@ -99,12 +137,13 @@ async def test_timeout_records_timed_out(make: Make) -> None:
 
 async def test_idle_supervisor_does_not_poll(make: Make) -> None:
     jobs = [{"name": f"j{i}", "kind": "noop", "interval": "1h"} for i in range(50)]
-    sup = await make(jobs)
-    for name in list(sup.timings):
-        sup.timings[name] = sup.timings[name].__class__(
+    clock = ManualClock()
+    sup = await make(jobs, clock)
+    for name in list(sup.jobs.timings):
+        sup.jobs.timings[name] = sup.jobs.timings[name].__class__(
             known_since=sup.clock() + 3600  # first due in an hour
         )
-    await run_for(sup, 1.5)
+    await serve_for(sup, clock, 1800)
     assert sup.evaluations == 1
 
 
@@ -128,9 +167,10 @@ async def test_retries_after_failure_then_back_to_the_interval(make: Make) -> No
                 "interval": "1h",
                 "retry": {"attempts": 2, "backoff": "200ms"},
             }
-        ]
+        ],
+        clock := ManualClock(),
     )
-    await run_for(sup, 1.5)
+    await serve_for(sup, clock, 1.5)
     history = list(reversed(await sup.store.history("flaky")))
     assert [(r.trigger, r.attempt, str(r.state)) for r in history] == [
         ("schedule", 1, "failed"),
@@ -138,7 +178,7 @@ async def test_retries_after_failure_then_back_to_the_interval(make: Make) -> No
         ("retry", 3, "failed"),
     ]
     assert history[1].started - history[0].finished == pytest.approx(0.2, abs=0.15)
-    due = sup.job_views(sup.clock())[0]["next_due"]
+    due = sup.job_views(sup.clock())[0].next_due
     assert due == pytest.approx(history[-1].started + 3600, abs=1e-6)
 
 
@@ -159,15 +199,16 @@ async def test_period_gates_the_run_and_manual_trigger_ignores_it(
     db = store.open_store(settings.database_url())
     await db.open()
     try:
-        sup = Supervisor(settings, db, registry.discover())
+        clock = ManualClock()
+        sup = Supervisor(settings, db, registry.discover(), clock=clock)
         await sup.start()
-        assert sup.job_views(sup.clock())[0]["next_due"] is None
-        assert sup.job_views(sup.clock())[0]["in_period"] is False
+        assert sup.job_views(sup.clock())[0].next_due is None
+        assert sup.job_views(sup.clock())[0].in_period is False
         task = asyncio.create_task(sup.serve())
-        await asyncio.sleep(0.3)
+        await advance(sup, clock, 3600)
         assert await db.history("gated") == []
         sup.trigger("gated")
-        await asyncio.sleep(0.3)
+        await advance(sup, clock, 0.3)
         sup.shutdown("test over")
         await task
         [run] = await db.history("gated")
@@ -189,13 +230,14 @@ async def test_chained_job_runs_after_success_only_if_changed(make: Make) -> Non
                 "after": ["second"],
                 "only_if_changed": True,
             },
-        ]
+        ],
+        clock := ManualClock(),
     )
     seen = recorder(sup)
     task = asyncio.create_task(sup.serve())
-    await asyncio.sleep(0.3)
+    await advance(sup, clock, 0.3)
     sup.trigger("first")
-    await asyncio.sleep(0.5)
+    await advance(sup, clock, 0.5)
     sup.shutdown("test over")
     await asyncio.wait_for(task, 10)
     starts = [j for e, j, _ in seen if e == "run_started"]

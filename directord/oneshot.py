@@ -1,0 +1,47 @@
+"""The one-shot modes of the CLI: ``jobs run`` (every pending job once) and ``job run NAME``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from directord import due_queue, runs, scheduler, store
+
+if TYPE_CHECKING:
+    from directord.runs import RunReport
+    from directord.supervisor import Supervisor
+
+
+async def run_pending_once(sup: Supervisor) -> list[RunReport]:
+    """Every job pending now, once, oldest due first (dependencies first); the jobs their runs
+    request (chained) in later rounds. Serial unless ``runner.concurrency`` says otherwise."""
+    now = sup.clock()
+    plans = [s.plan for s in sup.specs.values()]
+    due = scheduler.pending(plans, sup.jobs.timings, now)
+    limit = asyncio.Semaphore(sup.daemon_settings.runner.concurrency)
+
+    async def one(d: scheduler.Due) -> RunReport | None:
+        async with limit:
+            start = due_queue.Start(d.name, d.at, d)
+            return await sup.execute(sup.specs[d.name], d.at, runs.trigger_of(start))
+
+    done: set[str] = set()
+    results: list[RunReport | None] = []
+    while due:
+        done.update(d.name for d in due)
+        if sup.daemon_settings.runner.concurrency == 1:
+            for d in due:  # serial: one after the other, dependencies first
+                results.append(await one(d))
+        else:
+            results += await asyncio.gather(*(one(d) for d in due))
+        now = sup.clock()
+        due = [d for d in scheduler.pending(plans, sup.jobs.timings, now) if d.name not in done]
+    await sup.flush()
+    return [r for r in results if r is not None]
+
+
+async def run_now(sup: Supervisor, name: str) -> RunReport | None:
+    """Now, outside the schedule, recorded like any other run."""
+    report = await sup.execute(sup.specs[name], sup.clock(), store.Trigger.manual)
+    await sup.flush()
+    return report

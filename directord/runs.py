@@ -1,0 +1,289 @@
+"""The run executor: claim a run's row, give the job its context, call it, turn whatever
+happens into a state and a one-line summary, and write the finish behind the next claim.
+
+What a run means for the schedule (the job's new state, its next due time, the jobs that
+follow it) is the supervisor's business; this module only runs and records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from loguru import logger
+
+from directord import clock as clock_mod
+from directord import config_secrets, due_queue, events, process, store
+from directord.jobs.base import JobContext, JobFailed, JobResult
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+    from directord import config as config_mod
+    from directord.specs import JobSpec
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A finished run as the caller sees it: its row id, final state and one-line summary,
+    the kind's counters and whether it changed anything (None: the kind cannot tell)."""
+
+    run_id: int
+    job: str
+    state: store.RunState
+    summary: str
+    started: float
+    finished: float
+    scheduled_for: float
+    counters: dict[str, Any] = field(default_factory=dict)
+    changed: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state.ok
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass
+class ActiveRun:
+    """A run in progress in this process (``run_id`` is None until its claim is written)."""
+
+    job: str
+    run_id: int | None
+    started: float
+    scheduled_for: float
+    task: asyncio.Task[RunReport | None]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What came of calling a job."""
+
+    state: store.RunState
+    summary: str
+    counters: dict[str, Any] = field(default_factory=dict)
+    changed: bool | None = None
+
+
+def trigger_of(start: due_queue.Start) -> store.Trigger:
+    """How a run came about, as recorded: manual, chain, retry or schedule."""
+    if start.due is None:
+        return store.Trigger.manual
+    if start.due.chained:
+        return store.Trigger.chain
+    if start.due.catch_up:
+        return store.Trigger.catch_up
+    return store.Trigger.retry if start.due.retry else store.Trigger.schedule
+
+
+async def call_job(spec: JobSpec, ctx: JobContext, timeout: float | None, log: Logger) -> Verdict:
+    """Run the job; whatever happens becomes a state and a one-line summary."""
+    try:
+        job = spec.kind()
+        if timeout:
+            async with asyncio.timeout(timeout) as scope:
+                try:
+                    result = await job.run(ctx)
+                except TimeoutError:
+                    if scope.expired():
+                        raise
+                    raise JobFailed("TimeoutError inside the job") from None
+        else:
+            result = await job.run(ctx)
+        if not isinstance(result, JobResult):
+            return Verdict(
+                store.RunState.failed, f"the job returned {type(result).__name__}, not a JobResult"
+            )
+        state = store.RunState.succeeded if result.succeeded else store.RunState.failed
+        return Verdict(state, result.summary, result.counters, result.changed)
+    except TimeoutError:
+        return Verdict(store.RunState.timed_out, f"timed out after {timeout:g}s")
+    except JobFailed as exc:
+        return Verdict(store.RunState.failed, exc.summary, exc.counters)
+    except asyncio.CancelledError:
+        return Verdict(store.RunState.cancelled, "cancelled: the daemon was shutting down")
+    except Exception as exc:
+        log.bind(action="run_crashed").opt(exception=exc).error("the job raised")
+        return Verdict(store.RunState.failed, f"{type(exc).__name__}: {exc}")
+
+
+class Executor:
+    """Claims, runs and records runs on ``db`` for this node and process (``owner``)."""
+
+    def __init__(
+        self,
+        db: store.Store,
+        *,
+        node: str,
+        owner: str,
+        clock: clock_mod.Clock,
+    ) -> None:
+        self.store = db
+        self.node = node
+        self.owner = owner
+        self.clock = clock
+        self._http: aiohttp.ClientSession | None = None
+        self._writes: set[asyncio.Future[None]] = set()
+
+    def http(self) -> aiohttp.ClientSession:
+        """The jobs' shared aiohttp session, opened on first use."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300),
+                headers={"User-Agent": "directord"},
+            )
+        return self._http
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def claim(
+        self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger, attempt: int
+    ) -> tuple[store.Claim, int | None]:
+        """The run's row, written before the job starts; None: not claimed (the job runs,
+        here or in another process, or that slot was taken)."""
+        started = self.clock()
+        timeout = spec.job_config.timeout
+        claim = store.Claim(
+            job=spec.name,
+            kind=spec.job_config.kind,
+            node=self.node,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            started=started,
+            lease_until=None if not timeout else started + timeout + 60,
+            owner=self.owner,
+            attempt=attempt,
+            job_version=spec.version,
+        )
+        return claim, await self.store.claim_run(claim)
+
+    async def execute(
+        self,
+        spec: JobSpec,
+        scheduled_for: float,
+        trigger: store.Trigger,
+        attempt: int,
+        daemon_settings: config_mod.Settings,
+        on_started: Callable[[int, float], object],
+    ) -> RunReport | None:
+        """Claim a run and call its job; None: not claimed. ``on_started(run_id, started)``
+        is called once the claim is written, before the job runs."""
+        claim, run_id = await self.claim(spec, scheduled_for, trigger, attempt)
+        if run_id is None:
+            logger.bind(action="run_skipped", job=spec.name).info(
+                "not started: it is running (here or in another process) or already claimed"
+            )
+            return None
+        log = log_for(spec.name, run_id)
+        lateness = max(0.0, claim.started - scheduled_for)
+        log.bind(action="run_started").info(
+            "{} run of {} started ({:.3f}s after due)", trigger, spec.job_config.kind, lateness
+        )
+        on_started(run_id, claim.started)
+        report = await self.run(spec, claim, run_id, daemon_settings, log)
+        level = "INFO" if report.ok else "WARNING"
+        log.bind(action="run_finished").log(
+            level, "{} in {:.3f}s: {}", report.state, report.duration, report.summary
+        )
+        return report
+
+    async def run(
+        self,
+        spec: JobSpec,
+        claim: store.Claim,
+        run_id: int,
+        daemon_settings: config_mod.Settings,
+        log: Logger,
+    ) -> RunReport:
+        """Call the job of a claimed run; its finish is written in the background."""
+        timeout = spec.job_config.timeout
+        ctx = JobContext(
+            name=spec.name,
+            kind_settings=spec.kind_settings,
+            log=log,
+            store=self.store,
+            daemon_settings=daemon_settings,
+            run_id=run_id,
+            node=self.node,
+            deadline=None if not timeout else time.monotonic() + timeout,
+            _http_factory=self.http,
+        )
+        verdict = await call_job(spec, ctx, timeout, log)
+        # Secrets never reach the store, the views or the log (issue 9.6).
+        redactor = config_secrets.redactor(daemon_settings)
+        summary, details = redactor.text(verdict.summary), redactor.value(ctx.details)
+        verdict = Verdict(verdict.state, summary, verdict.counters, verdict.changed)
+        finished = self.clock()
+        outcome = store.Outcome(
+            verdict.state, finished, summary, verdict.counters, details, verdict.changed
+        )
+        self.record(run_id, claim, outcome)
+        return RunReport(
+            run_id,
+            spec.name,
+            verdict.state,
+            verdict.summary,
+            claim.started,
+            finished,
+            claim.scheduled_for,
+            verdict.counters,
+            verdict.changed,
+        )
+
+    def record(self, run_id: int, claim: store.Claim, outcome: store.Outcome) -> None:
+        """Write a finish behind the caller's back, so the next run's claim can queue right
+        behind it; ``flush`` waits for every pending write, so nothing is lost."""
+        write = asyncio.ensure_future(self.store.finish_run(run_id, claim, outcome))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Wait until every run's finish is written."""
+        while self._writes:
+            await asyncio.gather(*self._writes)
+
+
+async def interrupt_dead_runs(db: store.Store, now: float) -> list[store.Interrupted]:
+    """Record runs whose process is gone (crash, kill -9, power loss) as interrupted."""
+    interrupted = await db.interrupt_running(None, now, process.owner_alive)
+    for item in interrupted:
+        logger.bind(action="run_interrupted", job=item.job, run=item.run_id).warning(
+            "run started {} was interrupted by the daemon stopping; recorded as interrupted",
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.started)),
+        )
+    return interrupted
+
+
+def finished_event(report: RunReport, kind: str) -> events.RunFinished:
+    return events.RunFinished(
+        report.job, report.run_id, kind, report.state, report.duration, report.finished
+    )
+
+
+async def drain(tasks: list[asyncio.Task[RunReport | None]], grace: float | None) -> None:
+    """Wait for ``tasks``; with a ``grace``, cancel those still running after it."""
+    if not tasks:
+        return
+    if grace is not None:
+        logger.bind(action="shutdown_grace").info(
+            "waiting up to {:.0f}s for {} running job(s)", grace, len(tasks)
+        )
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def log_for(job: str, run_id: int) -> Logger:
+    return logger.bind(job=job, run=run_id)
