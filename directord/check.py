@@ -11,6 +11,7 @@ from typing import Any
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 FAILING = ("failed", "timed_out", "interrupted")
+SILENT_WINDOW = 3600.0  # a peer that went silent longer ago is history, not news
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,19 @@ def evaluate(health: tuple[int, Any], status: dict[str, Any]) -> Verdict:
     summary = f"{len(jobs)} jobs, {len(failing)} failing, {len(overdue)} overdue"
     code, body = health
     lines = []
+    silent = [
+        f"{n['node']} (silent {n['silent_for']:.0f}s)"
+        for n in status.get("nodes", [])
+        if not n.get("alive") and not n.get("stopped") and n.get("silent_for", 0) < SILENT_WINDOW
+    ]
+    differing = status.get("warnings", [])
     if code != 200:
         verdict = CRITICAL
         problems = "; ".join(body.get("problems", [])) or f"/health answered {code}"
         summary = f"{problems}; {summary}"
     elif overdue:
         verdict = CRITICAL
-    elif failing:
+    elif failing or silent or differing:
         verdict = WARNING
     else:
         verdict = OK
@@ -58,6 +65,9 @@ def evaluate(health: tuple[int, Any], status: dict[str, Any]) -> Verdict:
         lines.append("failing: " + ", ".join(failing))
     if overdue:
         lines.append("overdue: " + ", ".join(overdue))
+    if silent:
+        summary += f", peer silent: {', '.join(silent)}"
+    lines.extend(differing)
     text = f"{NAMES[verdict]} - {summary} | {perf}"
     return Verdict(verdict, "\n".join([text, *lines]))
 

@@ -108,7 +108,12 @@ class MonitorConfig(_Model):
 
 class RunnerConfig(_Model):
     concurrency: int = Field(1, ge=1)
+    # 'cluster': runner.concurrency counts the runs of every node sharing the database (the
+    # default on PostgreSQL); 'node': each node limits only its own. Unset: by the database.
     scope: Literal["node", "cluster"] = "node"
+    # How long a claimed run stays its node's without a renewal (every lease/3): a node that
+    # dies loses its runs to 'interrupted' after at most this long (PostgreSQL only).
+    lease: units.Duration = 30.0
     shutdown_grace: units.Duration = 30.0
     memory_growth_limit: units.Size = 256 << 20
     max_lifetime: units.Duration = 0.0
@@ -155,7 +160,10 @@ class JobConfig(_Model):
 
 class Settings(_Model):
     database: str = "sqlite:///var/lib/directord/directord.db"
-    node: str = Field(default_factory=socket.gethostname)
+    # The PostgreSQL password, from a file (relative to the config file); without it libpq's
+    # PGPASSWORD or ~/.pgpass. Never a value in the config itself.
+    database_password_file: str | None = None
+    node: str = Field(default_factory=socket.gethostname, min_length=1)
     http: HttpConfig = Field(default_factory=HttpConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
@@ -199,6 +207,28 @@ class Settings(_Model):
             if path != ":memory:":
                 return prefix + str(self.resolve_path(path))
         return self.database
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether several nodes may share the database (PostgreSQL)."""
+        return self.database.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def runner_scope(self) -> str:
+        """runner.scope as configured, else 'cluster' on PostgreSQL and 'node' on SQLite."""
+        if "scope" in self.runner.model_fields_set:
+            return self.runner.scope
+        return "cluster" if self.shared_database else "node"
+
+    def store_options(self) -> dict[str, Any]:
+        """The keywords of ``store.open_store`` this config asks for."""
+        password = self.database_password_file
+        return {
+            "password_file": None if password is None else self.resolve_path(password),
+            "node": self.node,
+            "lease": self.runner.lease,
+            "cluster_limit": self.runner.concurrency if self.runner_scope == "cluster" else None,
+        }
 
     def job(self, name: str) -> JobConfig:
         for job in self.jobs:

@@ -6,12 +6,13 @@ hides another and never causes a second report about itself."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from directord import config_secrets, errors, timeperiods
+from directord import config_secrets, errors, redact, timeperiods
 from directord.timeperiods import compare
 
 if TYPE_CHECKING:
@@ -127,14 +128,37 @@ def semantic_errors(
             if source not in settings.import_sources and not broken.has("import_sources", source):
                 what = errors.unknown("import source", source, settings.import_sources)
                 problems.append(f"sync_rules.{name}.sources[{i}]: {what}")
-    if settings.runner.scope == "cluster":
-        problems.append(
-            "runner.scope: 'cluster' needs the PostgreSQL store, which this build does not have "
-            "yet; use 'node'"
-        )
+    problems += _database_errors(settings)
     listen = settings.http.listen
     if not _valid_listen(listen):
         problems.append(f"http.listen: {listen!r} is not host:port (e.g. 127.0.0.1:8040)")
+    return problems
+
+
+def _database_errors(settings: Settings) -> list[str]:
+    problems = []
+    shown = redact.redact_url(settings.database)
+    if not settings.shared_database and not settings.database.startswith(
+        ("sqlite:///", "memory://")
+    ):
+        problems.append(
+            f"database: {shown!r} is neither sqlite:///path/to/file.db nor "
+            "postgresql://user@host:5432/db"
+        )
+    if settings.runner_scope == "cluster" and not settings.shared_database:
+        problems.append(
+            "runner.scope: 'cluster' needs a database the nodes share (database: "
+            "postgresql://...); a SQLite file belongs to one daemon, so use 'node'"
+        )
+    if settings.database_password_file is not None and not settings.shared_database:
+        problems.append("database_password_file: only a PostgreSQL database takes a password")
+    if settings.shared_database and urllib.parse.urlsplit(settings.database).password:
+        problems.append(
+            f"database: {shown!r} holds a password; put it in database_password_file "
+            "(or PGPASSWORD / ~/.pgpass) instead"
+        )
+    if settings.runner.lease < 1:
+        problems.append(f"runner.lease: {settings.runner.lease:g}s is too short (at least 1s)")
     return problems
 
 

@@ -10,6 +10,8 @@ every job is refused unless the file says ``jobs: []``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +25,7 @@ from directord import config as config_mod
 from directord import events, files, startup, store, systemd, tables
 from directord.director import refresh as director_refresh
 from directord.jobs import registry
-from directord.supervisor import Supervisor
+from directord.supervisor import Supervisor, definition
 from directord.web import app as web_app
 
 T = TypeVar("T")
@@ -40,7 +42,7 @@ async def opened(
         logger.bind(action="kind_broken").error(
             "job kind {!r} ({}) cannot be used: {}", broken.name, broken.target, broken.error
         )
-    db = store.open_store(settings.database_url())
+    db = store.open_store(settings.database_url(), **settings.store_options())
     await db.open()
     try:
         supervisor = Supervisor(settings, db, kinds)
@@ -92,6 +94,15 @@ def read_token(settings: config_mod.Settings) -> str | None:
         return files.read_secret(path, "token")
     except files.FileProblem as exc:
         raise config_mod.ConfigError([f"http.token_file: {exc}"], settings.source) from None
+
+
+def definition_checksums(supervisor: Supervisor) -> dict[str, str]:
+    """A checksum of each job's definition: nodes compare theirs (a shared store warns)."""
+    out = {}
+    for name, spec in supervisor.specs.items():
+        text = json.dumps([spec.config.kind, definition(spec.config)], sort_keys=True)
+        out[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
 
 
 def status_line(supervisor: Supervisor) -> str:
@@ -187,7 +198,10 @@ async def serve_forever(
         signals.supervisor = supervisor
         signals.install(asyncio.get_running_loop())
     settings = supervisor.settings
-    supervisor.store.lock_daemon()
+    # One daemon per SQLite file; on PostgreSQL one live daemon per node name, and this node's
+    # heartbeat, leases and the news of other nodes' runs (observe).
+    await supervisor.store.join(supervisor.node, supervisor.owner, definition_checksums(supervisor))
+    supervisor.store.subscribe(supervisor.observe)
     token = read_token(settings)
     notifier = systemd.Notifier()
     # The heartbeat keeps /health fresh and feeds the systemd watchdog: half of either period.

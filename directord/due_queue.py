@@ -65,6 +65,11 @@ class DueQueue:
             self._heap = [e for e in self._heap if self._gen.get(e[1]) == e[2]]
             heapq.heapify(self._heap)
 
+    def postpone(self, name: str, at: float) -> None:
+        """Look at ``name`` again at ``at`` (a refused claim), whatever its due time says."""
+        self._gen[name] = gen = self._gen.get(name, 0) + 1
+        heapq.heappush(self._heap, (at, name, gen))
+
     def timing(self, name: str, now: float) -> scheduler.Timing:
         return self.timings.get(name) or scheduler.Timing(known_since=now)
 

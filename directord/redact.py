@@ -7,6 +7,7 @@ Redactor of the loaded config is built by ``config_secrets`` and installed here 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,3 +93,12 @@ def install(redactor: Redactor) -> None:
 
 def current() -> Redactor:
     return _current
+
+
+def redact_url(url: str) -> str:
+    """A URL as shown to people: a password in its userinfo becomes ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

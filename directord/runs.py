@@ -148,7 +148,12 @@ class Executor:
             self._http = None
 
     async def claim(
-        self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger, attempt: int
+        self,
+        spec: JobSpec,
+        scheduled_for: float,
+        trigger: store.Trigger,
+        attempt: int,
+        seen: float | None = None,
     ) -> tuple[store.Claim, int | None]:
         """The run's row, written before the job starts; None: not claimed (the job runs,
         here or in another process, or that slot was taken)."""
@@ -165,6 +170,8 @@ class Executor:
             owner=self.owner,
             attempt=attempt,
             job_version=spec.version,
+            # A shared store refuses the claim if the job was attempted since this view.
+            last_attempt_seen=seen,
         )
         return claim, await self.store.claim_run(claim)
 
@@ -176,10 +183,11 @@ class Executor:
         attempt: int,
         daemon_settings: config_mod.Settings,
         on_started: Callable[[int, float], object],
+        seen: float | None = None,
     ) -> RunReport | None:
         """Claim a run and call its job; None: not claimed. ``on_started(run_id, started)``
         is called once the claim is written, before the job runs."""
-        claim, run_id = await self.claim(spec, scheduled_for, trigger, attempt)
+        claim, run_id = await self.claim(spec, scheduled_for, trigger, attempt, seen)
         if run_id is None:
             logger.bind(action="run_skipped", job=spec.name).info(
                 "not started: it is running (here or in another process) or already claimed"

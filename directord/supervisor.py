@@ -13,8 +13,11 @@ recording a run), ``jobstate`` (what a run makes of a job's state), ``heartbeat`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from loguru import logger
 
@@ -89,6 +92,12 @@ class Supervisor:
         self._retiring = False
         self._timer: clock_mod.Timer | None = None
         self.executor = runs.Executor(db, node=self.node, owner=self.owner, clock=self.clock)
+        # Claims refused on a shared store: the job waits (parked) for news of the run that beat
+        # it, or of a free slot (observe), looking again after ``recheck`` at the latest.
+        self._parked: dict[str, str] = {}  # job -> why its claim was refused
+        self._blocked_until = 0.0  # no claim before then: the cluster is full or the store away
+        self._claim_failures = 0
+        self._rereads: set[asyncio.Future[None]] = set()
 
     @property
     def settings(self) -> config_mod.Settings:
@@ -220,6 +229,8 @@ class Supervisor:
             self._timer = self.clock.call_later(delay, self._wake.set)
 
     def _capacity(self) -> int:
+        if self._blocked_until and self._blocked_until > self.clock():
+            return 0
         return self.daemon_settings.runner.concurrency - len(self.running)
 
     def _dispatch(self, now: float) -> None:
@@ -236,6 +247,8 @@ class Supervisor:
         entry = self.jobs.queue.next_due() if self._capacity() > 0 else None
         if entry is not None:
             candidates.append(entry[0])
+        if self._blocked_until > now:
+            candidates.append(self._blocked_until)
         return max(0.0, min(candidates) - now) if candidates else None
 
     def _launch(self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
@@ -288,10 +301,21 @@ class Supervisor:
             self.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
             self.jobs.queue.started(name, at)
 
-        report = await self.executor.execute(
-            spec, scheduled_for, trigger, attempt, self.daemon_settings, started
-        )
+        seen = None
+        if trigger is not store.Trigger.manual:
+            seen = self.jobs.queue.timing(name, self.clock()).last_attempt or 0.0
+        try:
+            report = await self.executor.execute(
+                spec, scheduled_for, trigger, attempt, self.daemon_settings, started, seen
+            )
+        except store.StoreError as exc:
+            if not self.serving:
+                raise  # a one-shot command reports it
+            self._store_unavailable(name, exc)
+            return None
+        self._claim_failures = 0
         if report is None:
+            self._claim_refused(name, self.store.last_refusal, seen)
             return None
         self.heartbeat.run_ended(name)
         self.jobs.finished(report)
@@ -300,6 +324,76 @@ class Supervisor:
         if reason is not None:
             self.retire(reason)
         return report
+
+    # -- several nodes on one store --------------------------------------------------------------
+
+    @property
+    def recheck(self) -> float:
+        """How long a refused claim waits at most before it is tried again."""
+        return self.daemon_settings.runner.lease / 2
+
+    def _claim_refused(self, name: str, why: str | None, seen: float | None) -> None:
+        now = self.clock()
+        timing = self.jobs.queue.timing(name, now)
+        if why in ("claimed", "stale") and (timing.last_attempt or 0.0) != (seen or 0.0):
+            self.jobs.queue.reschedule(name, now)  # news of the run that beat it came meanwhile
+            return
+        if why == "limit":
+            self._blocked_until = now + self.recheck
+        self._parked[name] = why or "refused"
+        self.jobs.queue.postpone(name, now + self.recheck)
+        if why == "stale":
+            task = asyncio.ensure_future(self._reread())
+            self._rereads.add(task)
+            task.add_done_callback(self._rereads.discard)
+
+    def _store_unavailable(self, name: str, exc: store.StoreError) -> None:
+        """Stop claiming for a while (capped exponential backoff with jitter); observe() resumes
+        as soon as the store says it is back."""
+        self._claim_failures += 1
+        delay = min(self.recheck, 0.25 * 2**self._claim_failures) * random.uniform(0.5, 1.5)
+        self._blocked_until = self.clock() + delay
+        if self._claim_failures == 1:
+            logger.bind(action="claims_paused", job=name).error("no claims for now: {}", exc)
+        self._claim_refused(name, "unavailable", None)
+
+    async def _reread(self) -> None:
+        with contextlib.suppress(store.StoreError):
+            self.observe(await self.store.job_states())
+
+    def observe(self, states: dict[str, store.JobState]) -> None:
+        """Job states recorded by other nodes (NOTIFY, or the store's re-read): this node's view
+        of their last attempts is fresh without polling. A job refused for a full cluster (or
+        an unreachable store) is looked at again; one that ran elsewhere waits for its own news
+        (or ``recheck``)."""
+        now = self.clock()
+        self._blocked_until = 0.0
+        self._claim_failures = 0
+        queue = self.jobs.queue
+        for name, state in states.items():
+            active = self.running.get(name)
+            if name not in self.specs or name not in queue.timings:
+                continue
+            if active is not None and active.run_id is not None:
+                continue  # it runs here: this node knows best
+            timing = queue.timings[name]
+            if (state.last_attempt or 0.0) < (timing.last_attempt or 0.0):
+                continue  # older than what this node did itself
+            self.jobs.states[name] = state
+            queue.timings[name] = replace(
+                timing,
+                last_attempt=state.last_attempt,
+                last_finished=state.last_finished,
+                failures=state.failures,
+            )
+            self._parked.pop(name, None)
+            if active is None:  # (a claim in flight sees the news when it is refused)
+                queue.reschedule(name, now)
+        for name, why in list(self._parked.items()):
+            if why in ("limit", "unavailable") and name not in self.running:
+                del self._parked[name]
+                queue.reschedule(name, now)
+        self._wake.set()
 
     def job_views(self, now: float) -> list[views_mod.JobView]:
         """One view per job for ``jobs list``, /status and the web."""

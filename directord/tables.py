@@ -143,12 +143,20 @@ def run_json(run: Any) -> dict[str, Any]:
 def history(runs: Iterable[Any]) -> str:
     """The ``job history`` table, newest first."""
     rows: list[Sequence[str]] = [
-        ("run", "started", "state", "took", "trigger", "summary"),
+        ("run", "started", "state", "took", "trigger", "node", "summary"),
     ]
     for r in runs:
         spent = "-" if r.finished is None else took(r.finished - r.started)
         rows.append(
-            (str(r.id), when(r.started), str(r.state), spent, str(r.trigger), r.summary or "")
+            (
+                str(r.id),
+                when(r.started),
+                str(r.state),
+                spent,
+                str(r.trigger),
+                str(r.node),
+                r.summary or "",
+            )
         )
     return render(rows)
 

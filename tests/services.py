@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -107,78 +107,120 @@ def _stop(proc: subprocess.Popen[Any], grace: float) -> None:
         proc.wait(10)
 
 
+class PostgresServer:
+    """A throw-away PostgreSQL cluster (initdb in a temp dir) that a test may stop and start
+    again on the same port (a database outage)."""
+
+    def __init__(self) -> None:
+        initdb, server = _bin("initdb"), _bin("postgres")
+        if initdb is None or server is None or shutil.which("psql") is None:
+            missing("PostgreSQL (Debian package postgresql)")
+        assert initdb is not None
+        assert server is not None
+        self.server = server
+        assert _bin("pg_ctl") is not None
+        self.root = Path(tempfile.mkdtemp(prefix="directord-pg-"))
+        self.data = self.root / "data"
+        password = "pg-test-password"
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
+            shutil.chown(self.root, "postgres", "postgres")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+        pwfile = self.root / "pw"
+        pwfile.write_text(password)
+        if self.as_postgres:
+            shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run(
+            [
+                *self.as_postgres,
+                initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                "directord",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.pg = Postgres("127.0.0.1", free_port(), "directord", password, "postgres")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[str] | None = None
+
+    def start(self) -> None:
+        self._log = (self.root / "server.log").open("a")
+        self.proc = subprocess.Popen(
+            [
+                *self.as_postgres,
+                self.server,
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.pg.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.root),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+        _wait_up(
+            lambda: self.pg.psql("SELECT 1"),
+            subprocess.CalledProcessError,
+            self.proc,
+            60,
+            "PostgreSQL",
+            self.root / "server.log",
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: clients are disconnected, as in a real outage (SIGTERM, a smart
+        shutdown, would wait for every client to leave)."""
+        if self.proc is not None:
+            pg_ctl = _bin("pg_ctl")
+            assert pg_ctl is not None
+            subprocess.run(
+                [*self.as_postgres, pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            _stop(self.proc, 30)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
 @contextlib.contextmanager
 def postgres() -> Iterator[Postgres]:
-    initdb, server = _bin("initdb"), _bin("postgres")
-    if initdb is None or server is None or shutil.which("psql") is None:
-        missing("PostgreSQL (Debian package postgresql)")
-    assert initdb is not None
-    assert server is not None
-    root = Path(tempfile.mkdtemp(prefix="directord-pg-"))
-    data = root / "data"
-    password = "pg-test-password"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
-        shutil.chown(root, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    pwfile = root / "pw"
-    pwfile.write_text(password)
-    if as_postgres:
-        shutil.chown(pwfile, "postgres", "postgres")
-    subprocess.run(
-        [
-            *as_postgres,
-            initdb,
-            "-D",
-            str(data),
-            "-U",
-            "directord",
-            f"--pwfile={pwfile}",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *as_postgres,
-            server,
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(root),
-            "-c",
-            "fsync=off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        pg = Postgres("127.0.0.1", port, "directord", password, "postgres")
-        _wait_up(
-            lambda: pg.psql("SELECT 1"),
-            subprocess.CalledProcessError,
-            proc,
-            30,
-            "PostgreSQL",
-            root / "server.log",
-        )
-        yield pg
-    finally:
-        _stop(proc, 20)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_server() as server:
+        yield server.pg
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from directord.store.base import (
     Claim,
@@ -21,6 +22,7 @@ from directord.store.base import (
     RunState,
     Store,
     StoreError,
+    StoreUnavailable,
     Trigger,
 )
 from directord.store.memory import MemoryStore
@@ -35,24 +37,43 @@ class HasDatabase(Protocol):
     def database_url(self) -> str: ...
 
 
-def open_store(url: str) -> Store:
+def open_store(
+    url: str,
+    *,
+    password_file: Path | None = None,
+    node: str | None = None,
+    lease: float = 30.0,
+    cluster_limit: int | None = None,
+) -> Store:
     """The store for a ``database:`` URL (not yet connected: call ``await store.open()``).
-    ``memory://`` is an empty in-memory store, for tests: nothing is kept."""
+    The keywords concern a shared (PostgreSQL) store: its password file, this daemon's node
+    name, the run lease, and the cluster-wide concurrency limit (None: node scope)."""
     if url.startswith("sqlite:///"):
         return SQLiteStore.from_url(url)
     if url == MEMORY_URL:
         return MemoryStore()
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreError("PostgreSQL is not supported by this build yet; use sqlite:///path")
-    raise StoreError(f"unsupported database URL {url!r} (use sqlite:///path/to/file.db)")
+        from directord.store import postgres  # noqa: PLC0415 (asyncpg only when configured)
+
+        return postgres.PostgresStore(
+            url, password_file=password_file, node=node, lease=lease, cluster_limit=cluster_limit
+        )
+    raise StoreError(
+        f"unsupported database URL {url!r} "
+        "(use sqlite:///path/to/file.db or postgresql://user@host:5432/db)"
+    )
 
 
 @asynccontextmanager
 async def open(settings: HasDatabase | str, *, readonly: bool = False) -> AsyncIterator[Store]:
     """Just the store, open (migrated) and closed on the way out: for commands that need no
     supervisor. ``readonly``: every write raises StoreError (for commands that only look)."""
-    url = settings if isinstance(settings, str) else settings.database_url()
-    db = open_store(url)
+    if isinstance(settings, str):
+        db = open_store(settings)
+    else:
+        # A shared store's password file, node and lease, where the settings have them.
+        options: dict[str, Any] = getattr(settings, "store_options", dict)()
+        db = open_store(settings.database_url(), **options)
     await db.open(readonly=readonly)
     try:
         yield db
@@ -77,6 +98,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Trigger",
     "open",
     "open_store",

@@ -66,6 +66,10 @@ class Claim:
     attempt: int = 1
     job_version: int | None = None
     owner: str | None = None  # the process running it, "pid:start time"
+    # The job's last attempt as the claimer knows it: a shared store refuses a scheduled claim
+    # when the job was attempted after that (another node ran it; this view is stale). 0.0:
+    # never attempted as far as the claimer knows; None: no view to check.
+    last_attempt_seen: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Interrupted:
     run_id: int
     job: str
     started: float
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,11 @@ class StoreError(Exception):
     (not the driver's own exceptions) when the database fails."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now (an outage): retry later, nothing is wrong with
+    the request itself."""
+
+
 class Store(abc.ABC):
     """Async access to the durable state. Implementations are used from one event loop.
 
@@ -178,6 +188,10 @@ class Store(abc.ABC):
 
     single_daemon: bool = True
     """Whether ``lock_daemon`` admits one daemon at a time (False: several nodes share it)."""
+    # Why the last claim_run returned None: 'claimed' (that due run exists), 'running' (the job
+    # runs somewhere), 'limit' (the cluster-wide concurrency limit is reached), 'stale' (the job
+    # was attempted after the claimer's view of it).
+    last_refusal: str | None = None
 
     @abc.abstractmethod
     async def open(self, readonly: bool = False) -> None:
@@ -199,6 +213,29 @@ class Store(abc.ABC):
         """Make sure this is the only daemon scheduling on this store (raise StoreError if
         another one is). A store shared by several nodes coordinates by claims instead. Held
         until ``close``; taking it twice in one store does nothing."""
+
+    @property
+    def down_since(self) -> float | None:
+        """Since when (wall clock) the database cannot be reached; None while it can."""
+        return None
+
+    async def join(self, node: str, owner: str, checksums: dict[str, str]) -> None:
+        """Serve as the daemon ``node`` (``owner``: "pid:start time"; ``checksums``: of each
+        job's definition). A store of one daemon locks; a shared one registers the node."""
+        self.lock_daemon()
+
+    def subscribe(self, callback: Callable[[dict[str, JobState]], None]) -> None:
+        """Call ``callback`` with job states other processes recorded (a shared store only)."""
+        return
+
+    def cluster(self) -> dict[str, Any] | None:
+        """The last known view of the nodes sharing this store, refreshed by this daemon's
+        heartbeat (``nodes``, ``warnings``); None: the store is not shared."""
+        return None
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The daemons sharing this store, with liveness (empty: a store of one daemon)."""
+        return []
 
     @abc.abstractmethod
     async def ping(self) -> None:

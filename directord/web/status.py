@@ -137,7 +137,25 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
         "concurrency": sup.daemon_settings.runner.concurrency,
         "running": running_runs,
         "jobs": jobs,
+        **_cluster(sup),
     }
+
+
+def _cluster(sup: Supervisor) -> dict[str, Any]:
+    """On a shared store: every node (alive or not, what it runs) and definition warnings."""
+    view = sup.store.cluster()
+    if view is None:
+        return {}
+    nodes = [
+        {
+            **n,
+            "started": iso(n["started"]),
+            "last_seen": iso(n["last_seen"]),
+            "stopped": iso(n["stopped"]),
+        }
+        for n in view["nodes"]
+    ]
+    return {"nodes": nodes, "warnings": view["warnings"]}
 
 
 class StatusCache:

@@ -146,7 +146,7 @@ def test_output_durations_zones_iso_json_and_headers(csv_config: Path) -> None:
     assert nightly - datetime.now(UTC) > timedelta(hours=10)
     assert doc["nightly"]["last_attempt"] is None
     history = directord(csv_config, "job", "history", "import").stdout.splitlines()
-    assert history[0].split() == ["run", "started", "state", "took", "trigger", "summary"]
+    assert history[0].split() == ["run", "started", "state", "took", "trigger", "node", "summary"]
     assert "succeeded" in history[1]
     [run] = json.loads(directord(csv_config, "job", "history", "import", "--json").stdout)
     assert datetime.fromisoformat(run["started"]).tzinfo is not None

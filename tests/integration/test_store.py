@@ -22,17 +22,22 @@ pytestmark = pytest.mark.anyio
 Reopen = Callable[[], Awaitable[store.Store]]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
     """``await reopen()``: one more open store on the same database (a second process, or the
     same daemon after a restart); every one is closed after the test."""
     opened: list[store.Store] = []
     memory = store.MemoryStore().database
+    if request.param == "postgres":  # a real server, a fresh database for this test
+        request.getfixturevalue("pg_password")
+        pg_url = request.getfixturevalue("pg_url")
 
     async def make() -> store.Store:
         s: store.Store
         if request.param == "memory":
             s = store.MemoryStore(memory)
+        elif request.param == "postgres":
+            s = store.open_store(pg_url)
         else:
             s = store.open_store(f"sqlite:///{tmp_path / 'sub' / 'directord.db'}")
         await s.open()
@@ -424,6 +429,17 @@ async def test_deployments_and_rendered_configs(db: store.Store) -> None:
     # c1 was deployed and c2 attempted: only c3 (never deployed nor attempted) goes.
     assert await db.purge_rendered_configs(before=100.0) == 1
     assert await db.purge_rendered_configs(before=100.0) == 0
+
+
+async def test_join_registers_a_shared_stores_node(db: store.Store) -> None:
+    await db.join("n1", "1:1.000", {"a": "x"})
+    nodes = await db.nodes()
+    if db.single_daemon:
+        assert nodes == []
+        assert db.cluster() is None
+    else:
+        assert [(n["node"], n["alive"], n["this"]) for n in nodes] == [("n1", True, True)]
+        assert db.cluster() is not None
 
 
 def test_every_store_method_has_a_contract_test() -> None:

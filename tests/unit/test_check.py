@@ -54,3 +54,38 @@ def test_unreachable_is_unknown() -> None:
     v = check.check("http://127.0.0.1:9", timeout=2)
     assert v.code == check.UNKNOWN
     assert v.text.startswith("UNKNOWN - cannot reach directord at http://127.0.0.1:9")
+
+
+def node(name: str, alive: bool, silent: float, stopped: str | None = None) -> dict[str, Any]:
+    return {"node": name, "alive": alive, "silent_for": silent, "stopped": stopped}
+
+
+def test_a_peer_silent_within_the_hour_is_a_warning() -> None:
+    nodes = [
+        node("m1", True, 1),
+        node("m2", False, 95),
+        node("old", False, 7200),  # gone for longer: history
+        node("m3", False, 40, stopped="2026-12-01T00:00:00+00:00"),  # stopped cleanly
+    ]
+    v = check.evaluate((200, {}), {"jobs": [job("a")], "nodes": nodes})
+    assert v.code == check.WARNING
+    assert v.text.splitlines()[0] == (
+        "WARNING - 1 jobs, 0 failing, 0 overdue, peer silent: m2 (silent 95s) "
+        "| jobs=1 failing=0 overdue=0 running=0"
+    )
+    healthy = check.evaluate((200, {}), {"jobs": [job("a")], "nodes": nodes[:1]})
+    assert healthy.code == check.OK
+
+
+def test_differing_definitions_are_a_warning() -> None:
+    text = "job 'a' has different definitions on the live nodes: m1 (x); m2 (y)"
+    v = check.evaluate((200, {}), {"jobs": [job("a")], "warnings": [text]})
+    assert v.code == check.WARNING
+    assert v.text.splitlines()[1] == text
+
+
+def test_a_node_cut_off_from_its_database_is_critical() -> None:
+    problems = ["database unreachable since 2026-12-01 10:00:00: connection refused"]
+    v = check.evaluate((503, {"problems": problems}), {"jobs": [job("a")], "nodes": []})
+    assert v.code == check.CRITICAL
+    assert v.text.startswith("CRITICAL - database unreachable since 2026-12-01 10:00:00")

@@ -133,11 +133,55 @@ def test_errors_never_repeat_a_secret_value() -> None:
     assert "jobs[0] (a).settings.user" in text
 
 
-def test_cluster_scope_is_refused_until_there_is_a_shared_store() -> None:
+def test_cluster_scope_needs_a_shared_database() -> None:
     with pytest.raises(
-        config_mod.ConfigError, match=r"runner\.scope: 'cluster' needs the PostgreSQL"
+        config_mod.ConfigError,
+        match=r"runner\.scope: 'cluster' needs a database the nodes share .*use 'node'",
     ):
         config_mod.parse({"runner": {"scope": "cluster"}})
+
+
+def test_high_availability_keys(tmp_path: Path) -> None:
+    pg = "postgresql://directord@db.example:5432/directord"
+    settings = config_mod.parse(
+        {"database": pg, "database_password_file": "secret/pw", "node": "m1"}, base_dir=tmp_path
+    )
+    assert (settings.runner_scope, settings.runner.lease) == ("cluster", 30.0)
+    options = settings.store_options()
+    assert options == {
+        "password_file": tmp_path / "secret" / "pw",
+        "node": "m1",
+        "lease": 30.0,
+        "cluster_limit": 1,
+    }
+    opted_out = config_mod.parse(
+        {"database": pg, "runner": {"scope": "node", "lease": "10s", "concurrency": 2}}
+    )
+    assert opted_out.store_options()["cluster_limit"] is None
+    assert opted_out.store_options()["lease"] == 10.0
+    assert config_mod.parse({}).runner_scope == "node"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"database": "postgresql://u:hunter2@h/db"},
+            r"database: 'postgresql://u:\*\*\*@h/db' holds a password; put it in "
+            r"database_password_file",
+        ),
+        ({"database": "mysql://u:hunter2@h/db"}, r"database: 'mysql://u:\*\*\*@h/db' is neither"),
+        ({"database_password_file": "pw"}, r"only a PostgreSQL database takes a password"),
+        (
+            {"database": "postgresql://h/db", "runner": {"lease": "500ms"}},
+            r"runner\.lease: 0\.5s is too short",
+        ),
+    ],
+)
+def test_database_errors_never_show_a_password(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(config_mod.ConfigError, match=message) as exc:
+        config_mod.parse(raw)
+    assert "hunter2" not in str(exc.value)
 
 
 def test_kind_settings_are_validated_once_per_load() -> None:

@@ -1,0 +1,57 @@
+-- Statements only a shared (PostgreSQL) store has: the claim lock and why a claim was refused,
+-- leases, node heartbeats. Not part of the query names every dialect answers to (queries.sql);
+-- store/postgres.py and store/presence.py ask for them by name. Parameters as in queries.sql.
+
+-- name: claim_lock
+-- Claims are serialized cluster-wide by this transaction-scoped lock: the checks below then see
+-- every claim committed before (READ COMMITTED takes a fresh snapshot per statement), so two
+-- nodes cannot both pass the concurrency limit or both start one job under different due times.
+SELECT pg_advisory_xact_lock(:key::bigint);
+
+-- name: claim_refusal
+-- Why a claim was refused (read in the claiming transaction, under the claim lock).
+SELECT EXISTS (SELECT 1 FROM runs WHERE job = :job AND scheduled_for = :scheduled_for) AS claimed,
+       EXISTS (SELECT 1 FROM runs WHERE job = :job AND state = 'running') AS running,
+       (SELECT count(*) FROM runs WHERE state = 'running') AS cluster_running;
+
+-- name: interrupt_expired
+UPDATE runs SET state = 'interrupted', finished = extract(epoch FROM clock_timestamp()),
+                ended = extract(epoch FROM clock_timestamp()), lease_until = NULL,
+                summary = 'interrupted: node ' || node || ' stopped renewing its lease '
+                          '(it died, hung or lost the database)'
+WHERE state = 'running' AND lease_until < extract(epoch FROM clock_timestamp())
+RETURNING id, job, started, node;
+
+-- name: renew_leases
+UPDATE runs SET lease_until = extract(epoch FROM clock_timestamp()) + :lease::float8
+WHERE id = ANY (:ids::bigint[]) AND state = 'running'
+RETURNING id;
+
+-- name: database_now
+SELECT extract(epoch FROM clock_timestamp())::float8;
+
+-- name: node_lock
+-- Held by a daemons own connection while it lives: one live daemon per node name.
+SELECT pg_try_advisory_lock(:key::bigint);
+
+-- name: heartbeat
+INSERT INTO nodes (node, pid, host, owner, version, started, last_seen, config_checksum,
+                   jobs_checksums, stopped)
+VALUES (:node, :pid, :host, :owner, :version, :started, extract(epoch FROM clock_timestamp()),
+        :config_checksum, :jobs_checksums, NULL)
+ON CONFLICT (node) DO UPDATE SET
+    pid = excluded.pid, host = excluded.host, owner = excluded.owner, version = excluded.version,
+    started = excluded.started, last_seen = excluded.last_seen,
+    config_checksum = excluded.config_checksum, jobs_checksums = excluded.jobs_checksums,
+    stopped = NULL;
+
+-- name: node_stopped
+UPDATE nodes SET stopped = extract(epoch FROM clock_timestamp()) WHERE node = :node AND owner = :owner;
+
+-- name: nodes
+SELECT n.node, n.pid, n.host, n.owner, n.version, n.started, n.last_seen, n.config_checksum,
+       n.jobs_checksums, n.stopped,
+       extract(epoch FROM clock_timestamp()) - n.last_seen AS silent_for,
+       coalesce((SELECT array_agg(r.job ORDER BY r.job) FROM runs r
+                 WHERE r.state = 'running' AND r.node = n.node), '{}') AS running
+FROM nodes n ORDER BY n.node;
