@@ -24,6 +24,7 @@ import click
 from directord import check, daemon, preview, scheduler, store, tables, timeperiods, units, views
 from directord import config as config_mod
 from directord import log as log_mod
+from directord.director import cli as director_cli
 from directord.icinga import pipeline, rules
 from directord.icinga.errors import SourceError
 from directord.jobs import backup, registry
@@ -681,3 +682,6 @@ def db_backup(obj: Context, path: Path) -> None:
     except backup.BackupError as exc:
         fail(str(exc), EXIT_FAILED)
     click.echo(f"backed up {info.source} to {info.target} ({info.size} bytes)")
+
+
+main.add_command(director_cli.group)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import director_site
-from tests.conftest import Daemon, free_port, runs, wait_for, write_config
+from tests.conftest import Daemon, cli, free_port, runs, wait_for, write_config
 
 pytestmark = [pytest.mark.director, pytest.mark.slow]
 
@@ -230,3 +232,64 @@ def test_director_changes_take_effect_within_refresh(
     assert len(runs(db, "director:hk-b")) == paused
     site.sql("DELETE FROM director_setting WHERE setting_name = 'disable_all_jobs'")
     wait_for(lambda: len(runs(db, "director:hk-b")) > paused, 30, "hk-b to run again")
+
+
+def test_director_check_lists_jobs_disagreements_and_a_running_director_daemon(
+    site: director_site.Site, tmp_path: Path
+) -> None:
+    site.reset()
+    site.sql("DELETE FROM director_daemon_info")
+    weekdays = site.add_period("weekdays", {"monday - friday": "09:00-17:00"})
+    office = site.add_period("office", dict.fromkeys(("monday", "tuesday"), "09:00-17:00"))
+    hk = site.add_job("hk", director_site.HOUSEKEEPING, 60, timeperiod_id=weekdays)
+    site.add_job("hk-office", director_site.HOUSEKEEPING, 120, timeperiod_id=office)
+    site.add_job("hk-off", director_site.HOUSEKEEPING, 30, disabled=True)
+    config = _config(tmp_path, site, timezone="UTC")
+
+    done = cli(config, "director", "check", "--json", "--days", "8")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    jobs = {j["name"]: j for j in report["jobs"]}
+    assert sorted(jobs) == ["hk", "hk-off", "hk-office"]
+    assert jobs["hk"]["id"] == hk
+    assert jobs["hk"]["class"] == director_site.HOUSEKEEPING
+    assert jobs["hk"]["interval"] == 60
+    assert jobs["hk"]["timeperiod"] == "weekdays"
+    assert jobs["hk-off"]["enabled"] is False
+    assert jobs["hk"]["last_attempt"] is None
+    found = jobs["hk"]["period_disagreement"]
+    # A weekday range: directord runs it on weekdays 09-17, Director's runner never does.
+    assert found["directord_active"] is True
+    assert found["director_active"] is False
+    at = datetime.fromisoformat(found["at"])
+    assert at.weekday() < 5, at
+    assert at.strftime("%H:%M") == "09:00" or 9 <= at.hour < 17, at
+    assert jobs["hk-office"]["period_disagreement"] is None
+    assert len(report["warnings"]) == 1, report
+
+    now_ms = int(time.time() * 1000)
+    site.sql(
+        "INSERT INTO director_daemon_info (instance_uuid_hex, schema_version, fqdn, username,"
+        " pid, binary_path, binary_realpath, php_binary_path, php_binary_realpath, php_version,"
+        " php_integer_size, ts_started, ts_last_update, process_info) VALUES ('00ff', 182,"
+        f" 'director.example', 'icinga', 4242, 'x', 'x', 'x', 'x', '8.2', 8, {now_ms},"
+        f" {now_ms}, '{{}}')"
+    )
+    text = cli(config, "director", "check")
+    assert text.returncode == 1
+    assert "pid 4242 on director.example" in text.stdout
+    assert "hk-office" in text.stdout
+
+    version = site.sql("SELECT MAX(schema_version) FROM director_schema_migration")[0][0]
+    site.sql("DELETE FROM director_schema_migration")
+    try:
+        old = cli(config, "director", "check")
+        assert old.returncode == 2
+        assert "Director schema none found, schema 167 or newer needed" in old.stderr
+        assert "Traceback" not in old.stderr
+    finally:
+        site.sql(
+            "INSERT INTO director_schema_migration (schema_version, migration_time)"
+            f" VALUES ({version}, NOW())"
+        )
+    site.sql("DELETE FROM director_daemon_info")

@@ -72,7 +72,7 @@ def changes(
         elif a is not None and b is not None and a != b:
             fields = [
                 f"{k} {getattr(a, k)!r} -> {getattr(b, k)!r}"
-                for k in b.model_fields
+                for k in type(b).model_fields
                 if getattr(a, k) != getattr(b, k)
             ]
             out.append(f"job {name!r} changed: {', '.join(fields)}")
