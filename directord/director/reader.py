@@ -34,33 +34,44 @@ def _yn(value: Any) -> bool | None:
     return None if value is None else value == "y"
 
 
-async def read_jobs(db: db_mod.Database) -> list[model.DirectorJob]:
-    rows = await db.fetch(
-        "SELECT id, job_name, job_class, disabled, run_interval, timeperiod_id,"
-        " last_attempt_succeeded, ts_last_attempt, last_error_message"
-        " FROM director_job ORDER BY id"
+_JOB_COLUMNS = (
+    "SELECT id, job_name, job_class, disabled, run_interval, timeperiod_id,"
+    " last_attempt_succeeded, ts_last_attempt, last_error_message FROM director_job"
+)
+
+
+def _job(
+    db: db_mod.Database, r: dict[str, Any], settings: dict[str, str | None]
+) -> model.DirectorJob:
+    return model.DirectorJob(
+        id=int(r["id"]),
+        name=r["job_name"],
+        job_class=r["job_class"],
+        disabled=r["disabled"] == "y",
+        run_interval=int(r["run_interval"]),
+        timeperiod_id=None if r["timeperiod_id"] is None else int(r["timeperiod_id"]),
+        settings=settings,
+        last_attempt=db.epoch(r["ts_last_attempt"]),
+        last_succeeded=_yn(r["last_attempt_succeeded"]),
+        last_error=r["last_error_message"],
     )
+
+
+async def read_job(db: db_mod.Database, job_id: int) -> model.DirectorJob | None:
+    """One job with its settings, or None when it was deleted."""
+    rows = await db.fetch(_JOB_COLUMNS + " WHERE id = ?", job_id)
+    return _job(db, rows[0], await job_settings(db, job_id)) if rows else None
+
+
+async def read_jobs(db: db_mod.Database) -> list[model.DirectorJob]:
+    rows = await db.fetch(_JOB_COLUMNS + " ORDER BY id")
     settings: dict[int, dict[str, str | None]] = defaultdict(dict)
     for s in await db.fetch(
         "SELECT job_id, setting_name, setting_value FROM director_job_setting"
         " ORDER BY job_id, setting_name"
     ):
         settings[int(s["job_id"])][s["setting_name"]] = s["setting_value"]
-    return [
-        model.DirectorJob(
-            id=int(r["id"]),
-            name=r["job_name"],
-            job_class=r["job_class"],
-            disabled=r["disabled"] == "y",
-            run_interval=int(r["run_interval"]),
-            timeperiod_id=None if r["timeperiod_id"] is None else int(r["timeperiod_id"]),
-            settings=settings.get(int(r["id"]), {}),
-            last_attempt=db.epoch(r["ts_last_attempt"]),
-            last_succeeded=_yn(r["last_attempt_succeeded"]),
-            last_error=r["last_error_message"],
-        )
-        for r in rows
-    ]
+    return [_job(db, r, settings.get(int(r["id"]), {})) for r in rows]
 
 
 async def job_settings(db: db_mod.Database, job_id: int) -> dict[str, str | None]:

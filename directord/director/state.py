@@ -10,25 +10,6 @@ from directord.director import model
 MAX_ERROR = 4000
 
 
-async def job_row(db: db_mod.Database, job_id: int) -> model.DirectorJob | None:
-    rows = await db.fetch(
-        "SELECT id, job_name, job_class, disabled, run_interval, timeperiod_id"
-        " FROM director_job WHERE id = ?",
-        job_id,
-    )
-    if not rows:
-        return None
-    r = rows[0]
-    return model.DirectorJob(
-        id=int(r["id"]),
-        name=r["job_name"],
-        job_class=r["job_class"],
-        disabled=r["disabled"] == "y",
-        run_interval=int(r["run_interval"]),
-        timeperiod_id=None if r["timeperiod_id"] is None else int(r["timeperiod_id"]),
-    )
-
-
 async def write_outcome(
     db: db_mod.Database,
     job_id: int,

@@ -134,10 +134,10 @@ class Director(Job):
         except db_mod.DirectorDbError as exc:
             raise JobFailed(f"Director database: {exc}") from exc
         async with db:
-            job = await state.job_row(db, job_id)
+            job = await reader.read_job(db, job_id)
             if job is None:
                 raise JobFailed(f"Director job {job_id} does not exist (any more)")
-            before = await reader.job_settings(db, job_id)
+            before = dict(job.settings)
             try:
                 code, lines, errors = await self._child(ctx, cfg, job_id, db, before)
             except asyncio.CancelledError:
