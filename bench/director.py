@@ -125,9 +125,12 @@ def _jobs(site: director_site.Site, every: list[int]) -> dict[int, int]:
 @contextlib.contextmanager
 def _process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[Any]]:
     out = log.open("w")
+    # gipfl's daemon re-executes $_ (the shell's last command) for its job children: a value
+    # inherited from whoever started this bench would run the wrong program.
+    base = {k: v for k, v in os.environ.items() if k != "_"}
     proc = subprocess.Popen(
         argv,
-        env={**os.environ, **env},
+        env={**base, **env},
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
