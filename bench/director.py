@@ -90,7 +90,9 @@ async def _observe(
                     continue
                 ts = r["ts_last_attempt"].timestamp()
                 seen = attempts[r["id"]]
-                if not seen or seen[-1] != ts:
+                # Only later values: directord rewrites its run's start (whole seconds) after
+                # the child stored its own, slightly later one; a run is its first value.
+                if not seen or ts > seen[-1]:
                     seen.append(ts)
             if time.monotonic() >= next_rss:
                 rss.append(_tree_rss(pid))
@@ -212,6 +214,10 @@ def main() -> None:
 
             director_result, directord_result = asyncio.run(both())
         directord_result["exact_lateness_s"] = _exact_lateness(tmp / "directord.db")
+        with contextlib.closing(sqlite3.connect(tmp / "directord.db")) as conn:
+            directord_result["runs_in_store"] = conn.execute(
+                "SELECT COUNT(*) FROM runs WHERE state != 'running'"
+            ).fetchone()[0]
     late, dev = directord_result["lateness_s"], directord_result["interval_deviation_s"]
     exact = directord_result["exact_lateness_s"]
     # directord schedules at the previous start + interval, so its achieved interval deviates
