@@ -57,15 +57,17 @@ def in_process(seconds: float) -> dict[str, Any]:
         sup = Supervisor(settings, db, registry.discover())
         await sup.load_state()
         queries = 0
-        for name in ("_fetchone", "_fetchall", "finish_run", "claim_run"):
-            original = getattr(db, name)
+        # Every statement goes through the store's connector (since the store split).
+        target = getattr(db, "connector", db)
+        for name in ("execute", "fetch_one", "fetch_all", "execute_many", "count"):
+            original = getattr(target, name)
 
             def counted(*args: Any, _original: Any = original, **kw: Any) -> Any:
                 nonlocal queries
                 queries += 1
                 return _original(*args, **kw)
 
-            setattr(db, name, counted)
+            setattr(target, name, counted)
         task = asyncio.create_task(sup.serve())
         await asyncio.sleep(0.5)  # start-up evaluation done
         evaluations0, queries0 = sup.evaluations, queries

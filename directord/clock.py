@@ -104,3 +104,20 @@ class ManualClock:
     def step_wall(self, seconds: float) -> None:
         """The wall clock jumps by ``seconds`` (negative: back); elapsed time does not."""
         self.wall += seconds
+
+
+class WallWatch:
+    """Notices wall-clock steps: between two looks, the wall clock should have moved as far as
+    the monotonic one. ``step(wall, mono)`` says by how much it did not (negative: it went
+    back), or 0.0 within ``tolerance`` (NTP slewing, rounding)."""
+
+    def __init__(self, tolerance: float = 2.0) -> None:
+        self.tolerance = tolerance
+        self._last: tuple[float, float] | None = None
+
+    def step(self, wall: float, mono: float) -> float:
+        last, self._last = self._last, (wall, mono)
+        if last is None:
+            return 0.0
+        skew = (wall - last[0]) - (mono - last[1])
+        return skew if abs(skew) > self.tolerance else 0.0

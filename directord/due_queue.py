@@ -70,6 +70,21 @@ class DueQueue:
         self._gen[name] = gen = self._gen.get(name, 0) + 1
         heapq.heappush(self._heap, (at, name, gen))
 
+    def shift(self, seconds: float, now: float) -> None:
+        """The wall clock was stepped by ``seconds``: move every job's past with it, so each keeps
+        its cadence in elapsed time (a backward step must not hold a job back by its size), and
+        reschedule all."""
+        for name, t in self.timings.items():
+            self.timings[name] = scheduler.Timing(
+                known_since=t.known_since + seconds,
+                last_attempt=None if t.last_attempt is None else t.last_attempt + seconds,
+                last_finished=None if t.last_finished is None else t.last_finished + seconds,
+                failures=t.failures,
+                requested_at=None if t.requested_at is None else t.requested_at + seconds,
+            )
+        for name in self.plans:
+            self.reschedule(name, now)
+
     def timing(self, name: str, now: float) -> scheduler.Timing:
         return self.timings.get(name) or scheduler.Timing(known_since=now)
 
@@ -82,6 +97,9 @@ class DueQueue:
     ) -> list[str]:
         """A run of ``name`` ended with ``failures`` consecutive failures (0: it succeeded):
         reschedule it, and request the jobs that follow it; returns their names."""
+        # A wall-clock step back during the run leaves started after finished: count from the
+        # earlier of the two, or the step would hold the job back.
+        started = min(started, finished)
         self.timings[name] = replace(
             self.timing(name, started),
             last_attempt=started,

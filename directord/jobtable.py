@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from directord import due_queue, jobstate, scheduler, store, timeperiods
+from directord import clock, due_queue, jobstate, scheduler, store, timeperiods
 from directord import specs as specs_mod
 from directord import views as views_mod
 
@@ -28,6 +28,7 @@ class JobTable:
         # Jobs switched off with `directord job disable` (name -> when): re-read before each run.
         self.store_disabled: dict[str, float] = {}
         self.queue = due_queue.DueQueue()
+        self._wall = clock.WallWatch()
 
     @property
     def timings(self) -> dict[str, scheduler.Timing]:
@@ -71,6 +72,21 @@ class JobTable:
         self.queue.started(name, now)
         self.queue.reschedule(name, now)
         return True
+
+    def check_clock(self, wall: float, mono: float) -> None:
+        """At each wake-up: after a backward step of the wall clock, the jobs' past moves back
+        with it (due times are wall times). A forward step needs nothing: each job that became
+        due runs once, then keeps its interval (no burst)."""
+        step = self._wall.step(wall, mono)
+        if step == 0.0:
+            return
+        logger.bind(action="clock_stepped", seconds=step).warning(
+            "the wall clock jumped {:+.0f}s{}",
+            step,
+            "; due times moved with it" if step < 0 else "",
+        )
+        if step < 0:
+            self.queue.shift(step, wall)
 
     def attempt(self, name: str, retry: bool, now: float) -> int:
         """The attempt number of a run about to start (retries count on from the failures)."""

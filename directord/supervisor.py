@@ -206,6 +206,7 @@ class Supervisor:
         while True:
             self._wake.clear()
             now = self.clock()
+            self.jobs.check_clock(now, self.clock.monotonic())
             lifetime = self.daemon_settings.runner.max_lifetime
             if lifetime and now - self.started_at >= lifetime and not self._retiring:
                 self.retire(f"max_lifetime of {lifetime:.0f}s reached")

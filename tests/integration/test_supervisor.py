@@ -12,7 +12,7 @@ import pytest
 
 from directord import config as config_mod
 from directord import events, store
-from directord.clock import ManualClock
+from directord.clock import ManualClock, WallWatch
 from directord.jobs import registry
 from directord.supervisor import Supervisor
 from tests.helpers import Make
@@ -246,3 +246,44 @@ async def test_chained_job_runs_after_success_only_if_changed(make: Make) -> Non
     assert starts == ["first", "second", "third", "first", "second"]
     history = await sup.store.history("second")
     assert [r.trigger for r in reversed(history)] == ["schedule", "chain"]
+
+
+async def test_a_backward_wall_clock_step_does_not_stall_jobs(make: Make) -> None:
+    clock = ManualClock()
+    sup = await make([{"name": "a", "kind": "noop", "interval": "2s"}], clock)
+    task = asyncio.create_task(sup.serve())
+    await advance(sup, clock, 4.5)  # runs at 0, 2 and 4
+    assert len(await sup.store.history("a")) == 3
+    clock.step_wall(-7200)
+    await advance(sup, clock, 4.5)  # still every 2 s of elapsed time
+    assert len(await sup.store.history("a")) == 5
+    [view] = sup.job_views(sup.clock())
+    assert view.next_due is not None
+    assert view.next_due - sup.clock() <= 2
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_forward_wall_clock_step_runs_each_job_once_not_a_burst(make: Make) -> None:
+    clock = ManualClock()
+    jobs = [{"name": n, "kind": "noop", "interval": "10s"} for n in ("a", "b")]
+    sup = await make(jobs, clock)
+    task = asyncio.create_task(sup.serve())
+    await advance(sup, clock, 1)
+    clock.step_wall(7200)  # two hours' worth of 10 s intervals skipped
+    await advance(sup, clock, 5)  # the sleep is on elapsed time: nothing early
+    assert [len(await sup.store.history(n)) for n in ("a", "b")] == [1, 1]
+    await advance(sup, clock, 5)  # one run each, not 720
+    assert [len(await sup.store.history(n)) for n in ("a", "b")] == [2, 2]
+    await advance(sup, clock, 10)
+    assert [len(await sup.store.history(n)) for n in ("a", "b")] == [3, 3]
+    sup.shutdown("test over")
+    await asyncio.wait_for(task, 10)
+
+
+def test_wall_watch_sees_steps_not_slewing() -> None:
+    watch = WallWatch(tolerance=2)
+    assert watch.step(1000.0, 10.0) == 0.0
+    assert watch.step(1005.5, 15.0) == 0.0  # half a second of slewing
+    assert watch.step(1010.0 - 7200, 20.0) == pytest.approx(-7200.5)
+    assert watch.step(1020.0 - 7200, 30.0) == 0.0
