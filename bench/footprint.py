@@ -1,0 +1,180 @@
+"""Footprint: what a small installation and every CLI call pay before doing any work.
+
+1. The real daemon (``directord jobs run --forever``) with 20 jobs (15 ``command`` jobs running
+   ``true`` every 10-60 s, 5 housekeeping jobs every hour): RSS 5 s after start, and with
+   ``--long`` also after 5 minutes (jobs have run by then). Director's PHP daemon: 34-35 MiB.
+2. Wall time of ``directord --help`` and ``directord jobs list`` (against that config and its
+   database), median of 10 runs each.
+3. ``import directord.cli``: wall time (median of 10 fresh interpreters) and the module count.
+4. ``directord config check`` on a config of 10,000 jobs (median of 3).
+
+Targets (issue 14): RSS <= 40 MiB, --help <= 150 ms, jobs list <= 300 ms, config check of
+10,000 jobs <= 2 s.
+
+    python -m bench.footprint [--long] [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "rss_mib": 40.0,
+    "help_ms": 150.0,
+    "jobs_list_ms": 300.0,
+    "config_check_10000_jobs_s": 2.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(tmp: Path, jobs: list[dict[str, Any]], name: str = "config.yaml") -> Path:
+    doc = {
+        "database": "sqlite:///footprint.db",
+        "node": "bench",
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "jobs": jobs,
+    }
+    path = tmp / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def twenty_jobs() -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = [
+        {
+            "name": f"cmd{i:02d}",
+            "kind": "command",
+            "interval": f"{10 + i * 3}s",
+            "settings": {"command": ["true"]},
+        }
+        for i in range(15)
+    ]
+    jobs += [{"name": f"hk{i}", "kind": "housekeeping", "interval": "1h"} for i in range(5)]
+    return jobs
+
+
+def directord(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "directord", "--config", str(config), *args]
+
+
+def median_ms(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def daemon_rss(config: Path, long: bool) -> dict[str, Any]:
+    proc = subprocess.Popen(
+        directord(config, "jobs", "run", "--forever"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        p = psutil.Process(proc.pid)
+        out: dict[str, Any] = {}
+        time.sleep(5)
+        if proc.poll() is not None:
+            raise SystemExit(f"footprint: the daemon exited early ({proc.returncode})")
+        out["rss_mib_5s"] = round(p.memory_info().rss / (1 << 20), 1)
+        if long:
+            time.sleep(295)
+            out["rss_mib_5min"] = round(p.memory_info().rss / (1 << 20), 1)
+        return out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def import_cli(runs: int) -> dict[str, Any]:
+    code = (
+        "import sys, time; t = time.perf_counter(); import directord.cli; "
+        "print(time.perf_counter() - t, len(sys.modules))"
+    )
+    times, modules = [], 0
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+        )
+        seconds, count = out.stdout.split()
+        times.append(float(seconds))
+        modules = int(count)
+    return {"import_ms": round(statistics.median(times) * 1000, 1), "modules": modules}
+
+
+def config_check(tmp: Path, jobs: int, runs: int) -> float:
+    many = [{"name": f"job{i:05d}", "kind": "housekeeping", "interval": "1h"} for i in range(jobs)]
+    path = write_config(tmp, many, "big.yaml")
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(directord(path, "config", "check"), check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--long", action="store_true", help="Also sample RSS after 5 minutes.")
+    parser.add_argument("--runs", type=int, default=10, help="Runs per CLI timing.")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="directord-footprint-"))
+    config = write_config(tmp, twenty_jobs())
+    # A database with runs in it, for jobs list (and the daemon starts on an existing file).
+    subprocess.run(directord(config, "jobs", "run"), check=False, capture_output=True, cwd=ROOT)
+    doc: dict[str, Any] = {
+        "benchmark": "footprint",
+        "python": sys.version.split()[0],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "daemon_20_jobs": daemon_rss(config, args.long),
+        "help_ms": median_ms([sys.executable, "-m", "directord", "--help"], args.runs),
+        "jobs_list_ms": median_ms(directord(config, "jobs", "list"), args.runs),
+        "import_directord_cli": import_cli(args.runs),
+        "config_check_10000_jobs_s": config_check(tmp, 10_000, 3),
+        "targets": TARGETS,
+    }
+    rss = doc["daemon_20_jobs"]
+    worst_rss = max(rss.values())
+    doc["meets_targets"] = (
+        worst_rss <= TARGETS["rss_mib"]
+        and doc["help_ms"] <= TARGETS["help_ms"]
+        and doc["jobs_list_ms"] <= TARGETS["jobs_list_ms"]
+        and doc["config_check_10000_jobs_s"] <= TARGETS["config_check_10000_jobs_s"]
+    )
+    print(json.dumps(doc, indent=2))
+    long_rss = f", {rss['rss_mib_5min']} MiB at 5 min" if "rss_mib_5min" in rss else ""
+    imp = doc["import_directord_cli"]
+    print(
+        f"footprint: daemon with 20 jobs {rss['rss_mib_5s']} MiB at 5 s{long_rss}; "
+        f"--help {doc['help_ms']} ms, jobs list {doc['jobs_list_ms']} ms (median of {args.runs}); "
+        f"import directord.cli {imp['import_ms']} ms, {imp['modules']} modules; "
+        f"config check of 10,000 jobs {doc['config_check_10000_jobs_s']} s "
+        f"({'meets' if doc['meets_targets'] else 'MISSES'} targets)"
+    )
+
+
+if __name__ == "__main__":
+    main()
