@@ -58,9 +58,9 @@ def _wall_seconds(at: datetime, day: date, tz: ZoneInfo) -> float:
     return (local.replace(tzinfo=None) - datetime.combine(day, time(0))).total_seconds()
 
 
-def split_by_day(spans: Iterable[Span], first: date, days: int, tz: ZoneInfo) -> list[
-    tuple[int, float, float, Span]
-]:
+def split_by_day(
+    spans: Iterable[Span], first: date, days: int, tz: ZoneInfo
+) -> list[tuple[int, float, float, Span]]:
     """(day index, start second, end second of wall time, span) pieces inside the days shown."""
     out = []
     for span in spans:
