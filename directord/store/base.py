@@ -264,6 +264,26 @@ class Store(abc.ABC):
     async def disabled_jobs(self) -> dict[str, float]:
         """The jobs switched off in the store, with when that was done."""
 
+    @abc.abstractmethod
+    async def create_job(
+        self, name: str, kind: str, definition: dict[str, Any], managed_by: str, now: float
+    ) -> JobRecord | None:
+        """Store a new definition at version 1 (``managed_by``: "store" for the web and API);
+        None, writing nothing, when a job of that name exists (whoever manages it)."""
+
+    @abc.abstractmethod
+    async def update_job(
+        self, name: str, kind: str, definition: dict[str, Any], version: int, now: float
+    ) -> JobRecord | None:
+        """Replace a store-managed definition whose version is still ``version`` and count
+        the version up; None, changing nothing, when it is not store-managed, gone, or its
+        version moved on (optimistic locking: the writer read a stale definition)."""
+
+    @abc.abstractmethod
+    async def delete_job(self, name: str, version: int | None = None) -> bool:
+        """Remove a store-managed definition (at ``version``, if given); its runs and state
+        stay. False when there is no such store-managed job (at that version)."""
+
     # -- state and runs ------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -293,6 +313,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def history(self, job: str, limit: int = 20) -> list[Run]:
         """The job's newest ``limit`` runs, newest first (by start, then id)."""
+
+    @abc.abstractmethod
+    async def job_runs(
+        self, job: str, *, limit: int = 20, before: int | None = None, state: str | None = None
+    ) -> list[Run]:
+        """A page of the job's runs, newest first by id: those with an id below ``before``
+        (the last id of the previous page), only in ``state`` if given."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: int) -> Run | None:

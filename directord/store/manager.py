@@ -70,6 +70,29 @@ class QueryStore(base.Store):
         rows = await self.connector.fetch_all("disabled_jobs")
         return {str(r["job"]): float(r["updated"]) for r in rows}
 
+    async def create_job(
+        self, name: str, kind: str, definition: dict[str, Any], managed_by: str, now: float
+    ) -> base.JobRecord | None:
+        params = {**mapping.config_job(name, kind, definition, now), "managed_by": managed_by}
+        row = await self.connector.fetch_one("insert_job", params)
+        self.connector.note_writes()
+        return None if row is None else mapping.job_record(row)
+
+    async def update_job(
+        self, name: str, kind: str, definition: dict[str, Any], version: int, now: float
+    ) -> base.JobRecord | None:
+        params = {**mapping.config_job(name, kind, definition, now), "version": version}
+        row = await self.connector.fetch_one("update_store_job", params)
+        self.connector.note_writes()
+        return None if row is None else mapping.job_record(row)
+
+    async def delete_job(self, name: str, version: int | None = None) -> bool:
+        row = await self.connector.fetch_one(
+            "delete_store_job", {"name": name, "version": version}
+        )
+        self.connector.note_writes()
+        return row is not None
+
     # -- state and runs ------------------------------------------------------------------------
 
     async def job_states(self) -> dict[str, base.JobState]:
@@ -100,6 +123,14 @@ class QueryStore(base.Store):
 
     async def history(self, job: str, limit: int = 20) -> list[base.Run]:
         found = await self.connector.fetch_all("history", {"job": job, "limit": limit})
+        return [mapping.run(r) for r in found]
+
+    async def job_runs(
+        self, job: str, *, limit: int = 20, before: int | None = None, state: str | None = None
+    ) -> list[base.Run]:
+        found = await self.connector.fetch_all(
+            "job_runs", {"job": job, "state": state, "before": before, "limit": limit}
+        )
         return [mapping.run(r) for r in found]
 
     async def get_run(self, run_id: int) -> base.Run | None:

@@ -27,6 +27,7 @@ READS = frozenset(
         "disabled_jobs",
         "running_runs",
         "history",
+        "job_runs",
         "get_run",
         "ping",
         "latest_row_set",
@@ -118,6 +119,40 @@ class _RunTables:
     def disabled_jobs(self) -> Rows:
         return [r for r in self.job_switches.values() if r["disabled"]]
 
+    def insert_job(
+        self, name: str, kind: str, definition: str, managed_by: str, now: float
+    ) -> dict[str, Any] | None:
+        if name in self.jobs:
+            return None
+        self.jobs[name] = {
+            "name": name,
+            "kind": kind,
+            "definition": definition,
+            "managed_by": managed_by,
+            "version": 1,
+            "created": now,
+            "updated": now,
+        }
+        return self.jobs[name]
+
+    def update_store_job(
+        self, name: str, kind: str, definition: str, version: int, now: float
+    ) -> dict[str, Any] | None:
+        job = self.jobs.get(name)
+        if job is None or job["managed_by"] != "store" or job["version"] != version:
+            return None
+        job.update(kind=kind, definition=definition, version=version + 1, updated=now)
+        return job
+
+    def delete_store_job(self, name: str, version: int | None) -> dict[str, Any] | None:
+        job = self.jobs.get(name)
+        if job is None or job["managed_by"] != "store":
+            return None
+        if version is not None and job["version"] != version:
+            return None
+        del self.jobs[name]
+        return {"name": name}
+
     def job_states(self) -> Rows:
         return list(self.job_state_rows.values())
 
@@ -171,6 +206,16 @@ class _RunTables:
 
     def history(self, job: str, limit: int) -> Rows:
         return _newest_first([r for r in self.runs.values() if r["job"] == job])[:limit]
+
+    def job_runs(self, job: str, state: str | None, before: int | None, limit: int) -> Rows:
+        rows = [
+            r
+            for r in self.runs.values()
+            if r["job"] == job
+            and (state is None or r["state"] == state)
+            and (before is None or r["id"] < before)
+        ]
+        return sorted(rows, key=lambda r: r["id"], reverse=True)[:limit]
 
     def get_run(self, id: int) -> dict[str, Any] | None:
         return self.runs.get(id)

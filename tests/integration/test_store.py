@@ -291,6 +291,56 @@ async def test_config_jobs_are_versioned(db: store.Store) -> None:
     assert await db.list_jobs() == []
 
 
+async def test_store_jobs_lock_optimistically_and_survive_config_syncs(
+    db: store.Store, reopen: Reopen
+) -> None:
+    made = await db.create_job("web", "noop", {"interval": 60}, "store", 1.0)
+    assert made is not None
+    assert (made.name, made.kind, made.managed_by, made.version) == ("web", "noop", "store", 1)
+    assert await db.create_job("web", "noop", {}, "store", 2.0) is None  # the name is taken
+    await db.sync_config_jobs([("cfg", "noop", {"interval": 5})], 2.0)
+    assert await db.create_job("cfg", "noop", {}, "store", 2.0) is None
+    # A config sync leaves store-managed jobs alone.
+    assert {j.name: j.managed_by for j in await db.list_jobs()} == {"cfg": "config", "web": "store"}
+
+    updated = await db.update_job("web", "noop", {"interval": 30}, 1, 3.0)
+    assert updated is not None
+    assert (updated.version, updated.definition, updated.updated) == (2, {"interval": 30}, 3.0)
+    # A stale version changes nothing; neither does a write to a config-managed job.
+    assert await db.update_job("web", "noop", {"interval": 1}, 1, 4.0) is None
+    assert await db.update_job("cfg", "noop", {"interval": 1}, 1, 4.0) is None
+    other = await reopen()
+    jobs = {j.name: j for j in await other.list_jobs()}
+    assert jobs["web"].definition == {"interval": 30}
+    assert jobs["cfg"].definition == {"interval": 5}
+
+    run_id = await finished(db, claim("web"), RunState.succeeded, 200.0, "ran")
+    assert not await db.delete_job("web", version=1)  # stale
+    assert not await db.delete_job("cfg")  # config-managed
+    assert await db.delete_job("web", version=2)
+    assert not await db.delete_job("web")
+    assert [j.name for j in await db.list_jobs()] == ["cfg"]
+    # Its runs stay for the record.
+    kept = await db.get_run(run_id)
+    assert kept is not None
+    assert kept.summary == "ran"
+
+
+async def test_job_runs_pages_newest_first(db: store.Store) -> None:
+    ids = []
+    for i in range(7):
+        state = RunState.failed if i % 3 == 0 else RunState.succeeded
+        ids.append(await finished(db, claim(at=float(i * 10)), state, float(i * 10 + 5), f"r{i}"))
+    await finished(db, claim("other", at=5.0), RunState.succeeded, 6.0, "x")
+    first = await db.job_runs("a", limit=3)
+    assert [r.id for r in first] == ids[::-1][:3]
+    second = await db.job_runs("a", limit=3, before=first[-1].id)
+    assert [r.id for r in second] == ids[::-1][3:6]
+    failed = await db.job_runs("a", state="failed", limit=10)
+    assert [r.summary for r in failed] == ["r6", "r3", "r0"]
+    assert await db.job_runs("nosuch") == []
+
+
 async def test_history_and_purge(db: store.Store) -> None:
     for i in range(5):
         c = claim(at=float(i * 100))

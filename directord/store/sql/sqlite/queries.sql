@@ -29,6 +29,24 @@ SELECT name, kind, definition, managed_by, version, created, updated FROM jobs O
 -- Config-managed jobs that left the config; their runs stay for the record.
 DELETE FROM jobs WHERE managed_by = 'config' AND name NOT IN (SELECT value FROM json_each(:names));
 
+-- name: insert_job
+-- A new definition (made in the web or the API); nothing when the name is taken.
+INSERT INTO jobs (name, kind, definition, managed_by, version, created, updated)
+VALUES (:name, :kind, :definition, :managed_by, 1, :now, :now)
+ON CONFLICT (name) DO NOTHING
+RETURNING name, kind, definition, managed_by, version, created, updated;
+
+-- name: update_store_job
+-- Optimistic locking: only the version the writer read is replaced.
+UPDATE jobs SET kind = :kind, definition = :definition, version = version + 1, updated = :now
+WHERE name = :name AND managed_by = 'store' AND version = :version
+RETURNING name, kind, definition, managed_by, version, created, updated;
+
+-- name: delete_store_job
+-- The definition goes; its runs and state stay for the record.
+DELETE FROM jobs WHERE name = :name AND managed_by = 'store' AND (:version IS NULL OR version = :version)
+RETURNING name;
+
 -- name: job_states
 SELECT job, last_attempt, last_finished, last_success, last_result, last_error, last_run_id, failures
 FROM job_state;
@@ -63,6 +81,14 @@ WHERE id = :id AND state = 'running';
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
        summary, counters, details, changed
 FROM runs WHERE job = :job ORDER BY started DESC, id DESC LIMIT :limit;
+
+-- name: job_runs
+-- A page of a job's runs, newest first; ``before`` is the id of the last run of the page before.
+SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
+       summary, counters, details, changed
+FROM runs
+WHERE job = :job AND (:state IS NULL OR state = :state) AND (:before IS NULL OR id < :before)
+ORDER BY id DESC LIMIT :limit;
 
 -- name: get_run
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
