@@ -87,9 +87,7 @@ class QueryStore(base.Store):
         return None if row is None else mapping.job_record(row)
 
     async def delete_job(self, name: str, version: int | None = None) -> bool:
-        row = await self.connector.fetch_one(
-            "delete_store_job", {"name": name, "version": version}
-        )
+        row = await self.connector.fetch_one("delete_store_job", {"name": name, "version": version})
         self.connector.note_writes()
         return row is not None
 

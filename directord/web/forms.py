@@ -37,7 +37,9 @@ def _schema_type(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[str,
     if "anyOf" in prop:
         options = [p for p in prop["anyOf"] if p.get("type") != "null"]
         if len(options) == 1:
-            return _schema_type({**options[0], **{k: v for k, v in prop.items() if k != "anyOf"}}, defs)
+            return _schema_type(
+                {**options[0], **{k: v for k, v in prop.items() if k != "anyOf"}}, defs
+            )
         return "string", dict(prop)
     if "enum" in prop:
         return "enum", dict(prop)
@@ -68,19 +70,42 @@ def settings_fields(
         help_text = str(prop.get("description") or "")
         value = values.get(name, prop.get("default"))
         if name in secret:
-            out.append(Field(key, label, "password", "", name in required and not editing, help=help_text))
+            out.append(
+                Field(key, label, "password", "", name in required and not editing, help=help_text)
+            )
         elif kind == "boolean":
             out.append(Field(key, label, "checkbox", bool(value), help=help_text))
         elif kind == "enum":
             options = tuple(str(o) for o in prop["enum"])
             if name not in required:
                 options = ("", *options)
-            out.append(Field(key, label, "select", "" if value is None else str(value), name in required, options, help_text))
+            out.append(
+                Field(
+                    key,
+                    label,
+                    "select",
+                    "" if value is None else str(value),
+                    name in required,
+                    options,
+                    help_text,
+                )
+            )
         elif kind in ("array", "object"):
             hint = "one item a line" if kind == "array" else "one key=value a line"
-            out.append(Field(key, label, "lines", _text(value, kind), name in required, help=help_text or hint))
+            out.append(
+                Field(
+                    key,
+                    label,
+                    "lines",
+                    _text(value, kind),
+                    name in required,
+                    help=help_text or hint,
+                )
+            )
         else:
-            out.append(Field(key, label, "text", _text(value, kind), name in required, help=help_text))
+            out.append(
+                Field(key, label, "text", _text(value, kind), name in required, help=help_text)
+            )
     return out
 
 
@@ -93,6 +118,7 @@ def job_fields(
     editing: bool,
 ) -> list[Field]:
     """The whole form: the job's own keys, then the chosen kind's settings."""
+
     def duration(key: str) -> str:
         value = definition.get(key)
         if value in (None, ""):
@@ -102,8 +128,17 @@ def job_fields(
     fields = [
         Field("name", "Name", "text", definition.get("name", ""), True, readonly=editing),
         Field("kind", "Kind", "select", definition.get("kind", ""), True, tuple(kinds)),
-        Field("interval", "Interval", "text", duration("interval"), True, help="e.g. 30s, 5m, 1h, 1d"),
-        Field("timeperiod", "Time period", "select", definition.get("timeperiod") or "", False, ("", *periods)),
+        Field(
+            "interval", "Interval", "text", duration("interval"), True, help="e.g. 30s, 5m, 1h, 1d"
+        ),
+        Field(
+            "timeperiod",
+            "Time period",
+            "select",
+            definition.get("timeperiod") or "",
+            False,
+            ("", *periods),
+        ),
         Field("timeout", "Timeout", "text", duration("timeout"), help="empty: none"),
         Field("disabled", "Disabled", "checkbox", bool(definition.get("disabled", False))),
     ]

@@ -87,7 +87,12 @@ def test_typed_values_survive_an_error_round_trip() -> None:
     fields = forms.job_fields(
         {}, ["command"], [], Command.Settings, frozenset({"cwd"}), editing=False
     )
-    posted = {"name": "b", "interval": "5 parsecs", "settings.command": "a\nb", "settings.cwd": "pw"}
+    posted = {
+        "name": "b",
+        "interval": "5 parsecs",
+        "settings.command": "a\nb",
+        "settings.cwd": "pw",
+    }
     again = by_key(forms.form_values(posted, fields))
     assert again["interval"].value == "5 parsecs"
     assert again["settings.command"].value == "a\nb"
