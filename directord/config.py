@@ -185,6 +185,8 @@ class Settings(_Model):
     )
     # Built on first use by config_secrets.redactor (it reads the secret files).
     _redactor: redact.Redactor | None = PrivateAttr(default=None)
+    # Where each job comes from when it is not config.yaml (catalog.Managed: store, director).
+    _managed: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -302,6 +304,19 @@ def parse(
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)), source)
     return settings
+
+
+def job_problems(settings: Settings, kinds: registry.Kinds, jobs: list[JobConfig]) -> list[str]:
+    """What ``parse`` would say of ``settings`` with ``jobs`` as its jobs: the same checks for a
+    job made in the web or the API as for one in config.yaml."""
+    candidate = settings.model_copy(update={"jobs": jobs})
+    candidate._validated_jobs = None
+    names = {i: j.name for i, j in enumerate(jobs)}
+    problems = config_checks.semantic_errors(candidate, None, names)
+    for i, job in enumerate(jobs):
+        problems += schedule_errors(job, i, candidate)
+    problems += registry.validate_jobs(candidate, kinds, names=names)[1]
+    return list(dict.fromkeys(problems))
 
 
 def _job_names(jobs: Any) -> dict[int, str]:
