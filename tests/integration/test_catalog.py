@@ -119,10 +119,10 @@ async def test_stale_versions_and_config_jobs_are_conflicts(tmp_path: Path) -> N
             await cat.update("web-made", {**GOOD, "interval": "1m"}, version=1)
         assert cat.get("web-made").job.interval == 600.0
         with pytest.raises(
-            catalog.Conflict, match="managed by config.yaml; edit the file and reload"
+            catalog.Conflict, match=r"managed by config\.yaml; edit the file and reload"
         ):
             await cat.update("from-file", GOOD, version=1)
-        with pytest.raises(catalog.Conflict, match="managed by config.yaml"):
+        with pytest.raises(catalog.Conflict, match=r"managed by config\.yaml"):
             await cat.delete("from-file")
         with pytest.raises(catalog.Conflict, match="exists"):
             await cat.create({**GOOD, "name": "from-file"})
