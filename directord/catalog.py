@@ -116,13 +116,31 @@ def validate(
     try:
         job = config_mod.JobConfig.model_validate(dict(definition))
     except ValidationError as exc:
-        raise Invalid(_field_errors(errors.validation_errors(exc, ("jobs", 0)), 0)) from None
+        found = _field_errors(errors.validation_errors(exc, ("jobs", 0)), 0)
+        raise Invalid(found + _kind_errors(kinds, definition, {e.field for e in found})) from None
     jobs = [*others, job]
     problems = config_mod.job_problems(settings, kinds, jobs)
     found = _field_errors(problems, len(jobs) - 1)
     if found:
         raise Invalid(found)
     return job
+
+
+def _kind_errors(
+    kinds: registry.Kinds, definition: Mapping[str, Any], reported: set[str]
+) -> list[FieldError]:
+    """When the job's own fields fail, its kind's settings are still judged, so one answer
+    names every bad field (the same messages config check gives)."""
+    kind = kinds.get(str(definition.get("kind")))
+    settings = definition.get("settings", {})
+    if kind is None or not isinstance(settings, Mapping) or "settings" in reported:
+        return []
+    try:
+        kind.Settings.model_validate(dict(settings))
+    except ValidationError as exc:
+        lines = errors.validation_errors(exc, ("jobs", 0, "settings"), kind.secret_settings)
+        return _field_errors(lines, 0)
+    return []
 
 
 class Catalog:

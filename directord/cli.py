@@ -685,3 +685,28 @@ def db_backup(obj: Context, path: Path) -> None:
 
 
 main.add_command(director_cli.group)
+
+
+@main.group("user")
+def user_group() -> None:
+    """People who log in to the web pages (web.users)."""
+
+
+@user_group.command("hash")
+def user_hash() -> None:
+    """Print the hash of a password for web.users[].password_hash. The password is read from a
+    prompt (twice), or from standard input when it is not a terminal; never from an argument,
+    where other users could see it in the process list."""
+    import getpass  # noqa: PLC0415 - only this command asks for a password
+
+    from directord.web import auth  # noqa: PLC0415 - argon2 loads only for this command
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            fail("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("the password is empty")
+    click.echo(auth.hash_password(password))

@@ -85,6 +85,13 @@ class IcingaConfig(_Model):
     render_dir: str = "./rendered"
 
 
+class TlsConfig(_Model):
+    """HTTPS for the status endpoint, the API and the pages (paths relative to the config)."""
+
+    cert: str
+    key: str
+
+
 class HttpConfig(_Model):
     listen: str = DEFAULT_LISTEN
     token_file: str | None = None
@@ -98,6 +105,21 @@ class HttpConfig(_Model):
     fd_reserve: int = Field(64, ge=0)
     # Names besides the listen address that requests may carry in Host (a reverse proxy's).
     hosts: list[str] = Field(default_factory=list)
+    tls: TlsConfig | None = None
+
+
+class WebUser(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    # An argon2id hash from `directord user hash`; never the password itself.
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+    role: Literal["viewer", "operator"] = "viewer"
+
+
+class WebConfig(_Model):
+    """The pages: off without users. Sessions end ``session_ttl`` after their last use."""
+
+    users: list[WebUser] = Field(default_factory=list)
+    session_ttl: units.PositiveDuration = 8 * 3600.0
 
 
 class MonitorConfig(_Model):
@@ -166,6 +188,7 @@ class Settings(_Model):
     node: str = Field(default_factory=socket.gethostname, min_length=1)
     http: HttpConfig = Field(default_factory=HttpConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     timeperiods: dict[str, TimePeriodConfig] = Field(default_factory=dict)
     icinga: IcingaConfig = Field(default_factory=IcingaConfig)
