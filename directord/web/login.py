@@ -38,7 +38,12 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     if session is not None:
         request[web_keys.SESSION_KEY] = session
     path = request.path
-    if session is None and request.app[web_keys.WEB_USERS] and not path.startswith(PUBLIC):
+    if not request.app[web_keys.WEB_USERS]:
+        if path != "/" and not path.startswith(PUBLIC):
+            # The pages are off without users: nothing is shown to whoever can connect.
+            raise web.HTTPNotFound(text="the web pages are off: configure web.users")
+        return await handler(request)
+    if session is None and not path.startswith(PUBLIC):
         if request.method in ("GET", "HEAD"):
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
         raise web.HTTPForbidden(text="log in first")
