@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def _playwright() -> Any:
 
 
 @pytest.fixture
-def site(tmp_path: Path, daemon_factory: Callable[..., Daemon]) -> Iterator[str]:
+def site(tmp_path: Path, daemon_factory: Callable[..., Daemon]) -> str:
     port = free_port()
     (tmp_path / "token").write_text("browser-test-token\n")
     config = write_config(
@@ -89,10 +89,10 @@ def site(tmp_path: Path, daemon_factory: Callable[..., Daemon]) -> Iterator[str]
             ],
         },
     )
-    d = daemon_factory(config)
+    daemon_factory(config)
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: http(f"{base}/health")[0] == 200, 30, "the daemon's /health")
-    yield base
+    return base
 
 
 class Browser:
