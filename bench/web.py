@@ -218,7 +218,7 @@ def main() -> None:
     doc = {
         "benchmark": "web",
         "jobs": len(status["jobs"]),
-        "runs_finished_before_load": "history of every job (warm-up %gs)" % args.warmup,
+        "warmup_s": args.warmup,
         "connections": args.connections,
         "seconds": args.seconds,
         "results": results,
