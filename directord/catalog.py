@@ -269,14 +269,6 @@ class Catalog:
         self.entries = {n: e for n, e in self.entries.items() if n != name}
         await self._changed(self.merged())
 
-    async def set_disabled(self, name: str, disabled: bool) -> Entry:
-        current = self._writable(name)
-        if current.job.disabled == disabled:
-            return current
-        definition = {**current.definition(), "disabled": disabled}
-        assert current.version is not None
-        return await self.update(name, definition, current.version)
-
     def _writable(self, name: str) -> Entry:
         entry = self.get(name)
         if entry.managed is not Managed.store:

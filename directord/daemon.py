@@ -21,12 +21,13 @@ from typing import TypeVar
 import yaml
 from loguru import logger
 
+from directord import catalog, events, files, startup, store, systemd, tables
 from directord import config as config_mod
-from directord import events, files, startup, store, systemd, tables
 from directord.director import refresh as director_refresh
 from directord.jobs import registry
 from directord.supervisor import Supervisor, definition
 from directord.web import app as web_app
+from directord.web import frontend
 
 T = TypeVar("T")
 
@@ -45,7 +46,12 @@ async def opened(
     db = store.open_store(settings.database_url(), **settings.store_options())
     await db.open()
     try:
-        supervisor = Supervisor(settings, db, kinds)
+        # config.yaml's jobs and the ones made in the web or the API, as one validated set.
+        jobs = catalog.Catalog(settings, kinds, db)
+        merged = await jobs.load()
+        for problem in jobs.problems:
+            logger.bind(action="store_job_invalid").error("{}", problem)
+        supervisor = Supervisor(merged, db, kinds, catalog=jobs)
         try:
             await supervisor.load_state(readonly=readonly)
             yield supervisor
@@ -219,7 +225,9 @@ async def serve_forever(
     supervisor.events.subscribe(on_event, {events.Stopping, events.RunStarted, events.RunFinished})
     if signals.stop_requested:
         return 0
-    runner = await web_app.start(web_app.create_app(supervisor, token), settings.http)
+    runner = await web_app.start(
+        web_app.create_app(supervisor, token), settings.http, frontend.tls_context(settings)
+    )
     monitor = None
     try:
         if signals.stop_requested:
@@ -270,6 +278,8 @@ async def _serve(
     async def reload() -> None:
         try:
             settings = config_mod.load(config_path, kinds=supervisor.kinds)
+            if supervisor.catalog is not None:
+                settings = await supervisor.catalog.reload_config(settings)
             if director is not None:
                 settings = director[0].merge(settings)
             problem = reload_problem(settings, supervisor, config_path)
@@ -296,6 +306,12 @@ async def _serve(
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    async def apply_catalog(merged: config_mod.Settings) -> None:
+        """A job made, changed or deleted in the web or the API: into the schedule at once."""
+        await supervisor.apply_reload(director[0].merge(merged) if director else merged)
+
+    if supervisor.catalog is not None:
+        supervisor.catalog.on_change(apply_catalog)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     supervisor.memory.mark_baseline()
     logger.bind(action="daemon_started").info(

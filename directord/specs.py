@@ -115,7 +115,7 @@ def changes(
         elif before.job_config != after.job_config:
             fields = [
                 k
-                for k in after.job_config.model_fields
+                for k in type(after.job_config).model_fields
                 if getattr(before.job_config, k) != getattr(after.job_config, k)
             ]
             out.append(f"job {name!r} changed: {', '.join(fields)}")

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -31,10 +32,14 @@ from directord import (
     process,
     runs,
     store,
+    timeperiods,
 )
 from directord import specs as specs_mod
 from directord import views as views_mod
 from directord.jobs import registry
+
+if TYPE_CHECKING:
+    from directord.catalog import Catalog
 
 # Re-exported: these lived here before the split and are imported from here elsewhere.
 JobSpec = specs_mod.JobSpec
@@ -71,8 +76,11 @@ class Supervisor:
         kinds: registry.Kinds,
         *,
         clock: Callable[[], float] | clock_mod.Clock = time.time,
+        catalog: Catalog | None = None,
     ) -> None:
         self.daemon_settings = settings
+        # Where the job definitions come from (config.yaml, the store, Director), for the web.
+        self.catalog = catalog
         self.store = db
         self.kinds = kinds
         self.clock = _as_clock(clock)
@@ -108,6 +116,10 @@ class Supervisor:
     def specs(self) -> dict[str, JobSpec]:
         return self.jobs.specs
 
+    @property
+    def periods(self) -> timeperiods.Registry:
+        return self.jobs.periods
+
     # -- set-up --------------------------------------------------------------------------------
 
     async def load_state(self, readonly: bool = False) -> list[store.Interrupted]:
@@ -126,7 +138,10 @@ class Supervisor:
         return await self.load_state(readonly)
 
     async def _store_definitions(self) -> None:
-        versions = await specs_mod.store_definitions(self.store, self.specs, self.clock())
+        # Store-managed definitions are the store's own: only the others are synced from here.
+        managed = self.daemon_settings._managed
+        config_specs = {n: s for n, s in self.specs.items() if managed.get(n) != "store"}
+        versions = await specs_mod.store_definitions(self.store, config_specs, self.clock())
         self.jobs.set_versions(versions)
 
     async def flush(self) -> None:

@@ -17,6 +17,7 @@ import logging
 import os
 import resource
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING
 from aiohttp import http_exceptions, web
 from loguru import logger
 
-from directord.web import api, keys, status
+from directord import catalog
+from directord.web import frontend, keys, status
 from directord.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -249,15 +251,24 @@ class _GuardedSite(web.BaseSite):
     """A TCP site that accepts a connection only when the guard has room for it (asyncio's own
     server accepts a whole backlog at once, descriptors or not)."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard):
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         super().__init__(runner)
         self.host, self.port, self.guard = host, port, guard
+        self.ssl_context = ssl_context
         self._sock: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         await super().start()
@@ -298,7 +309,7 @@ class _GuardedSite(web.BaseSite):
                 continue  # ECONNABORTED and friends: the client gave up
             conn.setblocking(False)
             try:
-                await loop.connect_accepted_socket(factory, conn)
+                await loop.connect_accepted_socket(factory, conn, ssl=self.ssl_context)
             except OSError:
                 conn.close()
 
@@ -327,11 +338,17 @@ def create_app(supervisor: Supervisor, token: str | None) -> web.Application:
     app[keys.METRICS] = Metrics(supervisor)
     app[keys.STATUS_CACHE] = status.StatusCache(supervisor)
     app.add_routes(status.routes())
-    app.add_routes(api.routes(supervisor, token))
+    # The JSON API (POST /api/jobs/{name}/run among it) and, with web.users, the pages.
+    jobs = supervisor.catalog or catalog.Catalog(
+        supervisor.settings, supervisor.kinds, supervisor.store
+    )
+    frontend.install(app, supervisor.settings, jobs, token)
     return app
 
 
-async def start(app: web.Application, http: config_mod.HttpConfig) -> web.AppRunner:
+async def start(
+    app: web.Application, http: config_mod.HttpConfig, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
     """Serve ``app`` on ``http.listen`` with the connection guard of ``create_app``."""
     runner = web.AppRunner(
         app,
@@ -343,7 +360,7 @@ async def start(app: web.Application, http: config_mod.HttpConfig) -> web.AppRun
     await runner.setup()
     host, port = split_listen(http.listen)
     try:
-        await _GuardedSite(runner, host, port, app[GUARD]).start()
+        await _GuardedSite(runner, host, port, app[GUARD], ssl_context).start()
     except OSError as exc:
         await runner.cleanup()
         raise HttpError(f"http.listen {http.listen}: {exc.strerror or exc}") from exc

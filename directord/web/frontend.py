@@ -25,7 +25,10 @@ def install(
     (only with ``web.users``: without them ``/`` says how to turn them on)."""
     app[web_keys.CATALOG] = jobs
     app[web_keys.API_TOKEN] = token
-    app[web_keys.WEB_USERS] = {u.name: (u.password_hash, u.role) for u in settings.web.users}
+    users: dict[str, tuple[str, str]] = {
+        u.name: (u.password_hash, u.role) for u in settings.web.users
+    }
+    app[web_keys.WEB_USERS] = users
     app[web_keys.SESSIONS] = auth.Sessions(ttl=settings.web.session_ttl)
     app[web_keys.THROTTLE] = auth.LoginThrottle()
     app.middlewares.append(login.sessions)

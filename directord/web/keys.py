@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from directord.web.auth import Session
+
 if TYPE_CHECKING:
     from directord.catalog import Catalog
     from directord.supervisor import Supervisor
@@ -24,4 +26,4 @@ WEB_USERS: web.AppKey[dict[str, tuple[str, str]]] = web.AppKey("web_users")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("throttle")
 # request[SESSION_KEY]: the logged-in session of this request, if any.
-SESSION_KEY = "directord.session"
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("directord_session", Session)

@@ -66,7 +66,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if not request.app[web_keys.WEB_USERS]:
         raise web.HTTPSeeOther("/")
     context = {"next": _safe_next(request.query.get("next", "/jobs")), "name": "", "error": None}
-    return aiohttp_jinja2.render_template("login.html", request, context)
+    return aiohttp_jinja2.render_template("login.html", request, {"session": None, **context})
 
 
 async def login_post(request: web.Request) -> web.StreamResponse:
@@ -82,7 +82,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     wait = throttle.retry_after(name, address)
 
     def again(error: str, status: int) -> web.Response:
-        context = {"next": target, "name": name, "error": error}
+        context = {"session": None, "next": target, "name": name, "error": error}
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
     if wait > 0:

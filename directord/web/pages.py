@@ -30,7 +30,6 @@ def setup(app: web.Application) -> None:
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-        context_processors=[_context],
     )
     env.filters["urlencode"] = lambda text: urllib.parse.quote(str(text), safe="")
     app.add_routes(login.routes())
@@ -54,7 +53,9 @@ def setup(app: web.Application) -> None:
     )
 
 
-async def _context(request: web.Request) -> dict[str, Any]:
+def _context(request: web.Request) -> dict[str, Any]:
+    """What every page shows: who is logged in (aiohttp_jinja2's context processors would keep
+    this under a plain string key on the request)."""
     return {"session": request.get(web_keys.SESSION_KEY), "version": __version__}
 
 
@@ -62,7 +63,7 @@ def _render(
     request: web.Request, template: str, section: str, status: int = 200, **context: Any
 ) -> web.Response:
     return aiohttp_jinja2.render_template(
-        template, request, {"section": section, **context}, status=status
+        template, request, {**_context(request), "section": section, **context}, status=status
     )
 
 
@@ -74,7 +75,7 @@ def _require_operator(request: web.Request) -> None:
 
 async def index(request: web.Request) -> web.StreamResponse:
     if not request.app[web_keys.WEB_USERS]:
-        return aiohttp_jinja2.render_template("off.html", request, {})
+        return aiohttp_jinja2.render_template("off.html", request, _context(request))
     raise web.HTTPSeeOther("/jobs")
 
 
@@ -329,14 +330,17 @@ async def job_action(request: web.Request) -> web.Response:
             await cat.delete(name)
             raise web.HTTPSeeOther("/jobs")
         else:
-            await cat.set_disabled(name, action == "disable")
+            if name not in sup.specs:
+                raise web.HTTPNotFound(text=f"no job {name!r}")
+            await sup.store.set_job_disabled(name, action == "disable", sup.clock())
+            sup.jobs.store_disabled = await sup.store.disabled_jobs()
     except catalog.CatalogError as exc:
         raise web.HTTPConflict(text=exc.message) from None
     logger.bind(action=f"job_{action}", job=name).info("{} in the web", action)
     raise web.HTTPSeeOther((request.headers.get("Referer") and f"/jobs/{name}") or "/jobs")
 
 
-# -- time periods and deployments -------------------------------------------------------------------
+# -- time periods and deployments ----------------------------------------------------------------
 
 
 async def periods_page(request: web.Request) -> web.Response:

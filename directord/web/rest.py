@@ -29,6 +29,7 @@ from directord.web import keys as web_keys
 
 Handler = Callable[[web.Request], Awaitable[tuple[int, BaseModel | None]]]
 MAX_LIMIT = 500
+FORCE_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 PREVIEW_MAX_DAYS = 400
 
 
@@ -172,21 +173,32 @@ def job_out(request: web.Request, name: str) -> apimodels.JobOut:
     return _present(request, views[name], now)
 
 
+def managed_of(request: web.Request, name: str) -> str:
+    """config, store or director: where the job's definition lives."""
+    return request.app[web_keys.SUPERVISOR].daemon_settings._managed.get(name, "config")
+
+
 def _present(request: web.Request, view: Any, now: float) -> apimodels.JobOut:
     sup = request.app[web_keys.SUPERVISOR]
-    cat = request.app[web_keys.CATALOG]
     spec = sup.specs[view.name]
-    entry = cat.entries.get(view.name)
+    managed = managed_of(request, view.name)
+    entry = request.app[web_keys.CATALOG].entries.get(view.name)
+    director_id = spec.job_config.settings.get("id") if managed == "director" else None
     return presenters.job(
         view,
-        managed=str(entry.managed) if entry else "config",
-        version=entry.version if entry and entry.version is not None else spec.version,
-        definition=spec.job_config.model_dump(mode="json"),
+        managed=managed,
+        version=entry.version if entry is not None and entry.version else spec.version,
+        definition=spec.job_config.model_dump(mode="json", exclude_none=True),
         secret=spec.kind.secret_settings,
         timeout=spec.job_config.timeout,
-        director_id=entry.director_id if entry else None,
+        director_id=director_id if isinstance(director_id, int) else None,
         now=now,
     )
+
+
+def _not_director(request: web.Request, name: str) -> None:
+    if managed_of(request, name) == "director":
+        raise ApiError(409, f"job {name!r} is managed by Icinga Director; edit it there")
 
 
 @endpoint(
@@ -249,6 +261,7 @@ async def get_job(request: web.Request) -> tuple[int, BaseModel]:
 )
 async def put_job(request: web.Request) -> tuple[int, BaseModel]:
     name = request.match_info["name"]
+    _not_director(request, name)
     data = await _body(request)
     version = data.pop("version", None)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -269,6 +282,7 @@ async def put_job(request: web.Request) -> tuple[int, BaseModel]:
 )
 async def delete_job(request: web.Request) -> tuple[int, None]:
     name = request.match_info["name"]
+    _not_director(request, name)
     version = _int_query(request, "version", None, 1, 2**62)
     await request.app[web_keys.CATALOG].delete(name, version)
     logger.bind(action="job_deleted", job=name).info("job deleted through the API")
@@ -276,8 +290,14 @@ async def delete_job(request: web.Request) -> tuple[int, None]:
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> tuple[int, BaseModel]:
+    """The same switch as ``directord job disable NAME``: kept in the store, for any job,
+    whatever its definition says (a definition's own ``disabled: true`` stays)."""
+    sup = request.app[web_keys.SUPERVISOR]
     name = request.match_info["name"]
-    await request.app[web_keys.CATALOG].set_disabled(name, disabled)
+    if name not in sup.specs:
+        raise ApiError(404, errors.unknown("job", name, sup.specs))
+    await sup.store.set_job_disabled(name, disabled, sup.clock())
+    sup.jobs.store_disabled = await sup.store.disabled_jobs()
     verb = "disabled" if disabled else "enabled"
     logger.bind(action=f"job_{verb}", job=name).info("job {} through the API", verb)
     return 200, job_out(request, name)
@@ -286,8 +306,8 @@ async def _set_disabled(request: web.Request, disabled: bool) -> tuple[int, Base
 @endpoint(
     "POST",
     "/api/jobs/{name}/enable",
-    "Enable a store-managed job",
-    {200: apimodels.JobOut, 404: apimodels.ErrorOut, 409: apimodels.ErrorOut},
+    "Switch a job on again (the store's switch, as directord job enable)",
+    {200: apimodels.JobOut, 404: apimodels.ErrorOut},
     write=True,
 )
 async def enable_job(request: web.Request) -> tuple[int, BaseModel]:
@@ -297,8 +317,8 @@ async def enable_job(request: web.Request) -> tuple[int, BaseModel]:
 @endpoint(
     "POST",
     "/api/jobs/{name}/disable",
-    "Disable a store-managed job",
-    {200: apimodels.JobOut, 404: apimodels.ErrorOut, 409: apimodels.ErrorOut},
+    "Switch a job off (kept in the store, as directord job disable)",
+    {200: apimodels.JobOut, 404: apimodels.ErrorOut},
     write=True,
 )
 async def disable_job(request: web.Request) -> tuple[int, BaseModel]:
@@ -309,22 +329,30 @@ async def disable_job(request: web.Request) -> tuple[int, BaseModel]:
     "POST",
     "/api/jobs/{name}/run",
     "Run a job now, outside its schedule (a disabled job only with ?force=true)",
-    {202: apimodels.RunQueued, 404: apimodels.ErrorOut, 409: apimodels.ErrorOut},
+    {
+        202: apimodels.RunQueued,
+        400: apimodels.ErrorOut,
+        404: apimodels.ErrorOut,
+        409: apimodels.ErrorOut,
+    },
     write=True,
     query=(Query("force", {"type": "boolean"}, "run a disabled job too"),),
 )
 async def run_job(request: web.Request) -> tuple[int, BaseModel]:
     sup = request.app[web_keys.SUPERVISOR]
     name = request.match_info["name"]
+    force = FORCE_VALUES.get(request.query.get("force", "false").lower())
+    if force is None:
+        raise ApiError(400, "force: expected true or false")
     spec = sup.specs.get(name)
     if spec is None:
-        raise ApiError(404, errors.unknown("job", name, sup.specs))
-    force = request.query.get("force", "").lower() in ("1", "true", "yes")
-    if spec.job_config.disabled and not force:
-        raise ApiError(409, f"job {name!r} is disabled; enable it, or add ?force=true")
+        raise ApiError(404, f"unknown job {name!r}")
+    disabled = spec.job_config.disabled or name in sup.jobs.store_disabled
+    if disabled and not force:
+        raise ApiError(409, f"job {name!r} is disabled; add ?force=true to run it anyway")
     sup.trigger(name)
-    logger.bind(action="run_requested", job=name).info(
-        "run requested through the API from {}", request.remote
+    logger.bind(action="run_requested", job=name, forced=force).info(
+        "run requested through the API from {}{}", request.remote, " (forced)" if force else ""
     )
     return 202, apimodels.RunQueued(job=name, queued=True, running_now=name in sup.running)
 
@@ -512,7 +540,7 @@ async def preview_period(request: web.Request) -> tuple[int, BaseModel]:
             given.timezone,
         )
     except timeperiods.TimePeriodError as exc:
-        key = getattr(exc, "key", None)
+        key = exc.key if exc.key is not None else exc.text
         where = f"ranges[{key!r}]" if key else "ranges"
         if "time zone" in str(exc):
             where = "timezone"
