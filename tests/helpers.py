@@ -46,6 +46,14 @@ def http(
         return exc.code, exc.read()
 
 
+def healthy(base: str) -> bool:
+    """Whether the daemon at ``base`` answers /health with 200 (not up yet: False)."""
+    try:
+        return http(f"{base}/health", timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
 def plugin_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS), env.get("PYTHONPATH", "")) if p)

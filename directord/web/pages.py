@@ -46,6 +46,7 @@ def setup(app: web.Application) -> None:
             web.get("/runs/{id:\\d{1,18}}", run_page),
             web.get("/timeperiods", periods_page),
             web.get("/timeperiods/preview", preview_page),
+            web.post("/timeperiods/preview", preview_post),
             web.get("/timeperiods/{name}", period_page),
             web.get("/deployments", deployments_page),
             web.static("/static", HERE / "static", append_version=False),
@@ -249,7 +250,7 @@ async def new_job_post(request: web.Request) -> web.Response:
         entry = await request.app[web_keys.CATALOG].create(definition)
     except catalog.Invalid as exc:
         errors = {e.field: e.message for e in exc.errors}
-        return _form_page(request, {}, editing=False, posted=posted, errors=errors, status=422)
+        return _form_page(request, {}, editing=False, posted=posted, errors=errors)
     except catalog.CatalogError as exc:
         return _form_page(
             request,
@@ -299,7 +300,6 @@ async def edit_job_post(request: web.Request) -> web.Response:
             version=version,
             posted=posted,
             errors=errors,
-            status=422,
         )
     except catalog.CatalogError as exc:
         return _form_page(
@@ -406,6 +406,21 @@ async def preview_page(request: web.Request) -> web.Response:
     return _render(
         request, "timeperiod.html", "timeperiods", **_period_context(request, period, True)
     )
+
+
+async def preview_post(request: web.Request) -> web.Response:
+    """The calendar preview while typing: the API's preview, but a parse error is an answer
+    (200 with ``errors``), not a failed request the browser would log."""
+    session: auth.Session | None = request.get(web_keys.SESSION_KEY)
+    if session is None or not auth.csrf_matches(session, request.headers.get(auth.CSRF_HEADER)):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    try:
+        _, body = await rest.preview_period(request)
+    except rest.ApiError as exc:
+        if exc.body is None:
+            return web.json_response({"errors": [{"field": "", "message": exc.message}]})
+        return web.json_response(text=exc.body.model_dump_json())
+    return web.json_response(text=body.model_dump_json(by_alias=True))
 
 
 async def deployments_page(request: web.Request) -> web.Response:

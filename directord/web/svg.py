@@ -189,7 +189,7 @@ def timeline(runs: Sequence[RunBar], now: float, label: str) -> str:
     """Runs on a time axis from the oldest start to now, one bar each, coloured by state; a
     bar's width is its duration (at least 2 px, so a quick run is still visible)."""
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="group" '
         f'viewBox="0 0 {TIMELINE_W:.0f} {TIMELINE_H:.0f}" width="{TIMELINE_W:.0f}" '
         f'height="{TIMELINE_H:.0f}" aria-label="{_attr(label)}"><title>{escape(label)}</title>',
         f'<line class="axis" x1="{TIMELINE_LEFT:.0f}" x2="{TIMELINE_W - TIMELINE_LEFT:.0f}" '

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from directord.web import auth
-from tests.helpers import Daemon, free_port, http, wait_for, write_config
+from tests.helpers import Daemon, free_port, healthy, http, wait_for, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,7 +91,7 @@ def site(tmp_path: Path, daemon_factory: Callable[..., Daemon]) -> str:
     )
     daemon_factory(config)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http(f"{base}/health")[0] == 200, 30, "the daemon's /health")
+    wait_for(lambda: healthy(base), 30, "the daemon's /health")
     return base
 
 
@@ -261,7 +261,7 @@ def test_without_users_the_pages_say_how_to_turn_them_on(
     config = write_config(tmp_path, {"http": {"listen": f"127.0.0.1:{port}"}})
     daemon_factory(config)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http(f"{base}/health")[0] == 200, 30, "the daemon's /health")
+    wait_for(lambda: healthy(base), 30, "the daemon's /health")
     status, body = http(base + "/")
     assert status == 200
     assert b"directord user hash" in body

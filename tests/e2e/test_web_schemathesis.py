@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Daemon, free_port, http, wait_for, write_config
+from tests.helpers import Daemon, free_port, healthy, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 TOKEN = "schemathesis-token"
@@ -45,7 +45,7 @@ def test_the_api_keeps_its_own_schema(
     )
     daemon = daemon_factory(config)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http(f"{base}/health")[0] == 200, 30, "the daemon's /health")
+    wait_for(lambda: healthy(base), 30, "the daemon's /health")
     result = subprocess.run(
         [
             tool,

@@ -70,12 +70,12 @@ function startPreview() {
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
       body: JSON.stringify(body),
     });
+    if (!response.ok) return;
     const data = await response.json();
-    if (response.status === 422) {
+    if (data.errors) {
       error.textContent = data.errors.map((e) => e.field + ": " + e.message).join("; ");
       return;
     }
-    if (!response.ok) return;
     error.textContent = "";
     document.getElementById("week").innerHTML = data.week_svg;
     document.getElementById("month").innerHTML = data.month_svg;
