@@ -415,12 +415,13 @@ async def preview_post(request: web.Request) -> web.Response:
     if session is None or not auth.csrf_matches(session, request.headers.get(auth.CSRF_HEADER)):
         raise web.HTTPForbidden(text="missing or wrong CSRF token")
     try:
-        _, body = await rest.preview_period(request)
+        _, found = await rest.preview_period(request)
     except rest.ApiError as exc:
         if exc.body is None:
             return web.json_response({"errors": [{"field": "", "message": exc.message}]})
         return web.json_response(text=exc.body.model_dump_json())
-    return web.json_response(text=body.model_dump_json(by_alias=True))
+    assert found is not None  # the preview always answers with segments
+    return web.json_response(text=found.model_dump_json(by_alias=True))
 
 
 async def deployments_page(request: web.Request) -> web.Response:
