@@ -89,7 +89,7 @@ def _rect(x: float, y: float, w: float, h: float, span: Span, lo: datetime, hi: 
 def week(spans: Sequence[Span], monday: date, tz: ZoneInfo, label: str) -> str:
     """Seven columns from ``monday``; each span's pieces as rects at their wall-clock hours."""
     width = WEEK_LEFT + 7 * WEEK_DAY_WIDTH
-    height = WEEK_TOP + WEEK_HEIGHT
+    height = WEEK_TOP + WEEK_HEIGHT + 12  # room for the last hour label
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="calendar week" role="img" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
