@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from directord.web import auth, login, pages, rest
+from directord.web import auth, jobscache, login, pages, rest
 from directord.web import keys as web_keys
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ def install(
     """The API (always; it answers 403 until a token or users are configured) and the pages
     (only with ``web.users``: without them ``/`` says how to turn them on)."""
     app[web_keys.CATALOG] = jobs
+    app[web_keys.JOBS_CACHE] = jobscache.JobsCache(app[web_keys.SUPERVISOR], jobs)
     app[web_keys.API_TOKEN] = token
     users: dict[str, tuple[str, str]] = {
         u.name: (u.password_hash, u.role) for u in settings.web.users

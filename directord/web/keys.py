@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from directord.catalog import Catalog
     from directord.supervisor import Supervisor
     from directord.web.auth import LoginThrottle, Sessions
+    from directord.web.jobscache import JobsCache
     from directord.web.metrics import Metrics
     from directord.web.status import Health, StatusCache
 
@@ -23,6 +24,7 @@ CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 API_TOKEN: web.AppKey[str | None] = web.AppKey("api_token")
 # name -> (password hash, role) of web.users; empty: the pages are off.
 WEB_USERS: web.AppKey[dict[str, tuple[str, str]]] = web.AppKey("web_users")
+JOBS_CACHE: web.AppKey[JobsCache] = web.AppKey("jobs_cache")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("throttle")
 # request[SESSION_KEY]: the logged-in session of this request, if any.

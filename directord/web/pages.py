@@ -80,28 +80,12 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/jobs")
 
 
-def _jobs(request: web.Request) -> list[Any]:
-    sup = request.app[web_keys.SUPERVISOR]
-    now = sup.clock()
-    return [rest._present(request, v, now) for v in sup.job_views(now)]
-
-
 async def jobs_page(request: web.Request) -> web.Response:
-    rows = []
-    for job in _jobs(request):
-        rows.append(
-            {
-                "name": job.name,
-                "state": job.state,
-                "state_label": job.state_label,
-                "kind": job.kind,
-                "interval": job.schedule,
-                "timeperiod": job.timeperiod,
-                "last": job.last_text,
-                "next_due": job.next_due_text,
-            }
-        )
-    return _render(request, "jobs.html", "jobs", jobs=rows)
+    cache = await request.app[web_keys.JOBS_CACHE].fresh()
+    session: auth.Session | None = request.get(web_keys.SESSION_KEY)
+    may_write = session is not None and session.may_write
+    rows = cache.page_rows(may_write, session.csrf if session else "")
+    return _render(request, "jobs.html", "jobs", rows_html=rows)
 
 
 def _job_or_404(request: web.Request, name: str) -> Any:

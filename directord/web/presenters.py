@@ -62,17 +62,9 @@ def state_of(
     return "pending"
 
 
-def job(
-    view: Any,
-    *,
-    managed: str,
-    version: int | None,
-    definition: dict[str, Any],
-    secret: frozenset[str],
-    timeout: float | None,
-    director_id: int | None,
-    now: float,
-) -> apimodels.JobOut:
+def job_row(view: Any, static: dict[str, Any], version: int | None, now: float) -> dict[str, Any]:
+    """One job as plain data, the shape of ``apimodels.JobOut``; ``static``: its managed,
+    director_id, timeout and definition (secrets already ``***``)."""
     state = state_of(
         view.enabled,
         view.running is not None,
@@ -89,38 +81,38 @@ def job(
         next_text = "due now"
     else:
         next_text = f"in {age(view.next_due - now)} ({iso(view.next_due)})"
-    shown = {**definition, "settings": redacted(definition.get("settings", {}), secret)}
-    return apimodels.JobOut(
-        name=view.name,
-        kind=view.kind,
-        managed=managed,
-        version=version,
-        director_id=director_id,
-        enabled=view.enabled,
-        state=state,
-        state_label=STATE_LABELS[state],
-        schedule=view.schedule,
-        interval=view.interval,
-        timeperiod=view.timeperiod,
-        in_period=view.in_period,
-        timeout=timeout,
-        last_attempt=iso(view.last_attempt),
-        last_result=view.last_result,
-        last_error=view.last_error,
-        last_success=iso(view.last_success),
-        next_due=iso(view.next_due),
-        overdue=view.overdue,
-        running=None
-        if view.running is None
-        else apimodels.RunningOut(
-            run_id=view.running.run_id,
-            started=iso(view.running.started) or "",
-            elapsed=view.running.elapsed,
-        ),
-        last_text=last_text,
-        next_due_text=next_text,
-        definition=shown,
-    )
+    running = view.running
+    return {
+        "name": view.name,
+        "kind": view.kind,
+        "managed": static["managed"],
+        "version": version,
+        "director_id": static["director_id"],
+        "enabled": view.enabled,
+        "state": state,
+        "state_label": STATE_LABELS[state],
+        "schedule": view.schedule,
+        "interval": view.interval,
+        "timeperiod": view.timeperiod,
+        "in_period": view.in_period,
+        "timeout": static["timeout"],
+        "last_attempt": iso(view.last_attempt),
+        "last_result": view.last_result,
+        "last_error": view.last_error,
+        "last_success": iso(view.last_success),
+        "next_due": iso(view.next_due),
+        "overdue": view.overdue,
+        "running": None
+        if running is None
+        else {
+            "run_id": running.run_id,
+            "started": iso(running.started) or "",
+            "elapsed": running.elapsed,
+        },
+        "last_text": last_text,
+        "next_due_text": next_text,
+        "definition": static["definition"],
+    }
 
 
 def run(r: store.Run) -> apimodels.RunOut:

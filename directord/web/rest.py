@@ -33,6 +33,14 @@ FORCE_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False
 PREVIEW_MAX_DAYS = 400
 
 
+class RawJson(Exception):
+    """A handler's answer that is already serialized JSON (200)."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("raw json")
+        self.body = body
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, body: BaseModel | None = None) -> None:
         super().__init__(message)
@@ -179,21 +187,14 @@ def managed_of(request: web.Request, name: str) -> str:
 
 
 def _present(request: web.Request, view: Any, now: float) -> apimodels.JobOut:
+    cache = request.app[web_keys.JOBS_CACHE]
     sup = request.app[web_keys.SUPERVISOR]
-    spec = sup.specs[view.name]
-    managed = managed_of(request, view.name)
     entry = request.app[web_keys.CATALOG].entries.get(view.name)
-    director_id = spec.job_config.settings.get("id") if managed == "director" else None
-    return presenters.job(
-        view,
-        managed=managed,
-        version=entry.version if entry is not None and entry.version else spec.version,
-        definition=spec.job_config.model_dump(mode="json", exclude_none=True),
-        secret=spec.kind.secret_settings,
-        timeout=spec.job_config.timeout,
-        director_id=director_id if isinstance(director_id, int) else None,
-        now=now,
+    version = entry.version if entry is not None and entry.version else None
+    row = presenters.job_row(
+        view, cache._static_of(view.name), version or sup.specs[view.name].version, now
     )
+    return apimodels.JobOut.model_validate(row)
 
 
 def _not_director(request: web.Request, name: str) -> None:
@@ -209,11 +210,15 @@ def _not_director(request: web.Request, name: str) -> None:
     query=(Query("name", {"type": "string"}, "only this job"),),
 )
 async def list_jobs(request: web.Request) -> tuple[int, BaseModel]:
-    sup = request.app[web_keys.SUPERVISOR]
-    now = sup.clock()
     only = request.query.get("name")
-    views = [v for v in sup.job_views(now) if only is None or v.name == only]
-    return 200, apimodels.JobsOut(jobs=[_present(request, v, now) for v in views])
+    if only is not None:
+        sup = request.app[web_keys.SUPERVISOR]
+        now = sup.clock()
+        views = [v for v in sup.job_views(now) if v.name == only]
+        return 200, apimodels.JobsOut(jobs=[_present(request, v, now) for v in views])
+    # Every job: the cached answer (at most a second old), not one built per request.
+    cache = await request.app[web_keys.JOBS_CACHE].fresh()
+    raise RawJson(cache.body)
 
 
 @endpoint(
@@ -609,6 +614,8 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             _check_access(request, ep.write)
             status, body = await ep.handler(request)
             return _json(status, body)
+        except RawJson as raw:
+            return web.Response(body=raw.body, content_type="application/json")
         except ApiError as exc:
             if exc.status == 401:
                 return web.json_response(

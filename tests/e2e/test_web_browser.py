@@ -107,9 +107,15 @@ class Browser:
             "console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}")
         )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on(
-            "requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}")
-        )
+
+        def failed(request: Any) -> None:
+            # A poll the page had in flight when the test navigated away is cancelled by the
+            # browser (ERR_ABORTED): that is leaving, not a failure of the page.
+            if request.failure == "net::ERR_ABORTED" and request.resource_type == "fetch":
+                return
+            self.problems.append(f"request failed: {request.url} {request.failure}")
+
+        page.on("requestfailed", failed)
 
         def bad_status(response: Any) -> None:
             # 4xx answers the test provokes on purpose are checked where they happen.
