@@ -27,6 +27,27 @@ ON CONFLICT (name) DO UPDATE SET
 WHERE jobs.definition <> excluded.definition OR jobs.kind <> excluded.kind
    OR jobs.managed_by <> 'config';
 
+-- name: insert_job
+-- A new definition (made in the web or the API); nothing when the name is taken.
+INSERT INTO jobs (name, kind, definition, managed_by, version, created, updated)
+VALUES (:name::text, :kind::text, :definition::text, :managed_by::text, 1, :now::float8, :now::float8)
+ON CONFLICT (name) DO NOTHING
+RETURNING name, kind, definition, managed_by, version, created, updated;
+
+-- name: update_store_job
+-- Optimistic locking: only the version the writer read is replaced.
+UPDATE jobs SET kind = :kind::text, definition = :definition::text, version = version + 1,
+       updated = :now::float8
+WHERE name = :name::text AND managed_by = 'store' AND version = :version::int
+RETURNING name, kind, definition, managed_by, version, created, updated;
+
+-- name: delete_store_job
+-- The definition goes; its runs and state stay for the record.
+DELETE FROM jobs
+WHERE name = :name::text AND managed_by = 'store'
+  AND (:version::int IS NULL OR version = :version::int)
+RETURNING name;
+
 -- name: list_jobs
 SELECT name, kind, definition, managed_by, version, created, updated FROM jobs ORDER BY name;
 
@@ -79,6 +100,15 @@ WHERE id = :id AND state = 'running';
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
        summary, counters, details, changed
 FROM runs WHERE job = :job ORDER BY started DESC, id DESC LIMIT :limit;
+
+-- name: job_runs
+-- A page of a job's runs, newest first; before is the id of the last run of the page before.
+SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
+       summary, counters, details, changed
+FROM runs
+WHERE job = :job::text AND (:state::text IS NULL OR state = :state::text)
+  AND (:before::bigint IS NULL OR id < :before::bigint)
+ORDER BY id DESC LIMIT :limit::int;
 
 -- name: get_run
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
