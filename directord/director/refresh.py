@@ -101,6 +101,9 @@ class Refresher:
         merged = base.model_copy(update={"jobs": jobs, "timeperiods": tps})
         # The copy would keep base's cached kind-settings validation, which lacks our jobs.
         merged._validated_jobs = None
+        # Director's jobs are read-only in the web and the API, shown with their Director id.
+        added = {n: "director" for n in self.jobs if n not in own}
+        merged._managed = {**base._managed, **added}
         return merged
 
     async def refresh(self) -> list[str]:

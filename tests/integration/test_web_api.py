@@ -310,3 +310,30 @@ async def test_failed_logins_are_throttled_and_not_logged_with_the_password(
     )
     assert r.status == 429
     assert "wrong-pw-123" not in capfd.readouterr().err
+
+
+async def test_director_jobs_are_read_only(
+    api: tuple[Client, Supervisor],
+) -> None:
+    client, sup = api
+    merged = sup.daemon_settings.model_copy(
+        update={
+            "jobs": [
+                *sup.daemon_settings.jobs,
+                config_mod.JobConfig(
+                    name="director:hk", kind="command", interval=60, settings={"command": ["true"]}
+                ),
+            ]
+        }
+    )
+    merged._validated_jobs = None
+    merged._managed = {**sup.daemon_settings._managed, "director:hk": "director"}
+    await sup.apply_reload(merged)
+    job = await (await client.get("/api/jobs/director:hk", headers=BEARER)).json()
+    assert job["managed"] == "director"
+    put = await client.put(
+        "/api/jobs/director:hk", json={**NEW, "name": "director:hk", "version": 1}, headers=BEARER
+    )
+    assert put.status == 409
+    assert "Icinga Director" in (await put.json())["error"]
+    assert (await client.delete("/api/jobs/director:hk", headers=BEARER)).status == 409

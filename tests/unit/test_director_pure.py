@@ -112,8 +112,10 @@ def test_merged_config_validates_director_jobs() -> None:
     r = refresh.Refresher(None, base)
     job = model.DirectorJob(7, "hk", model.HOUSEKEEPING, False, 10, None)
     r.jobs = {j.name: j for j in refresh.job_configs(CFG, _snapshot(jobs=(job,)))[0]}
-    specs, _ = supervisor.build_specs(r.merge(base), kinds_registry.discover())
+    merged = r.merge(base)
+    specs, _ = supervisor.build_specs(merged, kinds_registry.discover())
     assert specs["director:hk"].settings.id == 7
+    assert merged._managed == {"director:hk": "director"}  # read-only in the web and the API
 
 
 def test_check_report_warns_about_a_running_director_daemon() -> None:
