@@ -202,12 +202,14 @@ class Settings(_Model):
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)
     # Each job's validated kind settings and the kind errors, for the kinds they were checked
-    # against: filled once per load by registry.validate_jobs.
-    _validated_jobs: tuple[registry.Kinds, dict[str, Any], list[str]] | None = PrivateAttr(
-        default=None
-    )
-    # Built on first use by config_secrets.redactor (it reads the secret files).
-    _redactor: redact.Redactor | None = PrivateAttr(default=None)
+    # against: filled once per load by registry.validate_jobs, with the jobs they are for (a
+    # model_copy with other jobs keeps the attribute but does not match it).
+    _validated_jobs: (
+        tuple[registry.Kinds, tuple[JobConfig, ...], dict[str, Any], list[str]] | None
+    ) = PrivateAttr(default=None)
+    # Built on first use by config_secrets.redactor (it reads the secret files), with the id of
+    # the settings it is for: a model_copy (other jobs, other secrets) builds its own.
+    _redactor: tuple[int, redact.Redactor] | None = PrivateAttr(default=None)
     # Where each job comes from when it is not config.yaml (catalog.Managed: store, director).
     _managed: dict[str, str] = PrivateAttr(default_factory=dict)
 

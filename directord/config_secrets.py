@@ -115,6 +115,7 @@ def _declared(settings: Settings) -> dict[int, frozenset[str]]:
 
 def redactor(settings: Settings) -> redact.Redactor:
     """The Redactor of this config (built once per loaded config)."""
-    if settings._redactor is None:
-        settings._redactor = redact.Redactor(secret_values(settings))
-    return settings._redactor
+    cached = settings._redactor
+    if cached is None or cached[0] != id(settings):
+        cached = settings._redactor = (id(settings), redact.Redactor(secret_values(settings)))
+    return cached[1]

@@ -89,8 +89,15 @@ def validate_jobs(
     the same kinds (building the job specs) get that result, not a second validation. Jobs in
     ``skip`` (their kind or settings already failed) are left out."""
     cached = settings._validated_jobs
-    if cached is not None and cached[0] is kinds and not skip:
-        return dict(cached[1]), list(cached[2])
+    jobs = tuple(settings.jobs)
+    if (
+        cached is not None
+        and not skip
+        and cached[0] is kinds
+        and len(cached[1]) == len(jobs)
+        and all(a is b for a, b in zip(cached[1], jobs, strict=True))
+    ):
+        return dict(cached[2]), list(cached[3])
     if names is None:
         names = {i: job.name for i, job in enumerate(settings.jobs)}
     validated: dict[str, Any] = {}
@@ -115,5 +122,5 @@ def validate_jobs(
             for problem in kind.check_config(validated[job.name], settings)
         ]
     if not skip:
-        settings._validated_jobs = (kinds, validated, problems)
+        settings._validated_jobs = (kinds, jobs, validated, problems)
     return dict(validated), list(problems)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from directord import config as config_mod
+from directord import config_secrets
 from directord.jobs import base, registry
 
 
@@ -207,3 +208,17 @@ def test_kind_settings_are_validated_once_per_load() -> None:
     assert problems == []
     assert list(validated) == ["a"]
     assert calls == ["checked"]
+
+
+def test_a_copy_with_other_jobs_is_validated_and_redacted_anew() -> None:
+    kinds = registry.discover()
+    job = {"name": "a", "kind": "command", "interval": "1h", "settings": {"command": ["x"]}}
+    settings = config_mod.parse({"jobs": [job]}, kinds=kinds)
+    assert config_secrets.redactor(settings)("key sesame-1234") == "key sesame-1234"
+    other = config_mod.JobConfig.model_validate(
+        {**job, "name": "b", "settings": {"command": ["y"], "env": {"PASSWORD": "sesame-1234"}}}
+    )
+    merged = settings.model_copy(update={"jobs": [*settings.jobs, other]})
+    validated, problems = registry.validate_jobs(merged, kinds)
+    assert (sorted(validated), problems) == (["a", "b"], [])
+    assert config_secrets.redactor(merged)("key sesame-1234") == "key ***"
