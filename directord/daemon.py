@@ -23,11 +23,8 @@ from loguru import logger
 
 from directord import catalog, events, files, startup, store, systemd, tables
 from directord import config as config_mod
-from directord.director import refresh as director_refresh
 from directord.jobs import registry
 from directord.supervisor import Supervisor, definition
-from directord.web import app as web_app
-from directord.web import frontend
 
 T = TypeVar("T")
 
@@ -225,6 +222,10 @@ async def serve_forever(
     supervisor.events.subscribe(on_event, {events.Stopping, events.RunStarted, events.RunFinished})
     if signals.stop_requested:
         return 0
+    # Lazy: the web server (aiohttp) is the daemon's, no one-shot command loads it.
+    from directord.web import app as web_app  # noqa: PLC0415
+    from directord.web import frontend  # noqa: PLC0415
+
     runner = await web_app.start(
         web_app.create_app(supervisor, token), settings.http, frontend.tls_context(settings)
     )
@@ -273,7 +274,12 @@ async def _serve(
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
     # Director's jobs (director: block) join the config.yaml jobs, refreshed while running.
-    director = director_refresh.start(supervisor) if supervisor.settings.director else None
+    director = None
+    if supervisor.settings.director:
+        # Lazy: Director's database clients (asyncpg, asyncmy) load only for a director: block.
+        from directord.director import refresh as director_refresh  # noqa: PLC0415
+
+        director = director_refresh.start(supervisor)
 
     async def reload() -> None:
         try:
@@ -328,6 +334,6 @@ async def _serve(
         reason = await supervisor.serve(heartbeat_interval)
     finally:
         if director is not None:
-            await director_refresh.stop(director[1])
+            await director_refresh.stop(director[1])  # imported with director above
     logger.bind(action="daemon_stopped").info("stopped: {}", reason)
     return 0

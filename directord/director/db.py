@@ -14,9 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncmy
-import asyncpg
-
 from directord.director import config as director_config
 
 CONNECT_TIMEOUT = 10.0
@@ -158,6 +155,9 @@ async def connect(cfg: director_config.DirectorConfig, base_dir: Path) -> Databa
     database = url.path.lstrip("/") or "director"
     try:
         if url.scheme in ("postgresql", "postgres"):
+            # Lazy: only the client of the database in use loads (each costs start-up and RSS).
+            import asyncpg  # noqa: PLC0415
+
             pg = await asyncpg.connect(
                 host=url.hostname or "localhost",
                 port=url.port or 5432,
@@ -167,6 +167,8 @@ async def connect(cfg: director_config.DirectorConfig, base_dir: Path) -> Databa
                 timeout=CONNECT_TIMEOUT,
             )
             return _Postgres(pg)
+        import asyncmy  # noqa: PLC0415 - lazy, as asyncpg above
+
         my = await asyncmy.connect(
             host=url.hostname or "localhost",
             port=url.port or 3306,

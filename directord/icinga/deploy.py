@@ -14,13 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from directord import store
 from directord.icinga import render
 from directord.icinga.api import ApiError, Icinga2Api
+
+if TYPE_CHECKING:
+    import aiohttp  # the session is the caller's; no client is made here
 
 MANIFEST = ".directord-manifest.json"
 ToThread = Callable[..., Awaitable[Any]]

@@ -11,14 +11,15 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from directord import store
 from directord.icinga import objects, rowsets, sources
 from directord.icinga.errors import SourceError
 from directord.icinga.rules import CompiledRule, SyncRule
+
+if TYPE_CHECKING:
+    import aiohttp  # the session is the caller's; no client is made here
 
 T = TypeVar("T")
 ToThread = Callable[..., Awaitable[Any]]
