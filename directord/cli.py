@@ -2,11 +2,15 @@
 
 Exit codes: 0 success, 1 a job failed, 2 a usage or config error (with the reason on stderr).
 Commands that only look open the store, not a supervisor; what they print is in tables.py.
+
+Every command imports what it uses inside its function (``# noqa: PLC0415``): ``directord
+--help`` loads click and nothing else of ours, ``jobs list`` no HTTP client, web server or
+Icinga code, and each call of a health check or a listing does not pay for all the others
+(tests/unit/test_cli_imports.py keeps it so).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -15,23 +19,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar, get_args
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import click
 
-from directord import check, daemon, preview, scheduler, store, tables, timeperiods, units, views
-from directord import config as config_mod
-from directord import log as log_mod
 from directord.director import cli as director_cli
-from directord.icinga import pipeline, rules
-from directord.icinga.errors import SourceError
-from directord.jobs import backup, registry
-from directord.jobs import base as jobs_base
-from directord.supervisor import RunReport, Supervisor, build_specs
-from directord.timeperiods import report
-from directord.web import app as web_app
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from directord import config as config_mod
+    from directord import preview, store, timeperiods, views
+    from directord.jobs import base as jobs_base
+    from directord.supervisor import RunReport, Supervisor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,6 +52,10 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def handles_config_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # Lazy, so each command loads only what it uses (see the module docstring).
+        from directord import config as config_mod  # noqa: PLC0415
+        from directord import timeperiods  # noqa: PLC0415
+
         try:
             return fn(*args, **kwargs)
         except config_mod.ConfigError as exc:
@@ -68,6 +73,10 @@ class Context:
         self._settings: config_mod.Settings | None = None
 
     def settings(self) -> config_mod.Settings:
+        # Lazy, so each command loads only what it uses (see the module docstring).
+        from directord import config as config_mod  # noqa: PLC0415
+        from directord.jobs import registry  # noqa: PLC0415
+
         if self._settings is None:
             path = config_mod.find_config(self.config_path)
             self._settings = config_mod.load(path, kinds=registry.discover())
@@ -75,9 +84,17 @@ class Context:
 
 
 def _guard(fn: Callable[[], R]) -> R:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import store  # noqa: PLC0415
+
+    # The web server's errors come only from commands that loaded it (the daemon's).
+    web_app = sys.modules.get("directord.web.app")
+    errors: tuple[type[Exception], ...] = (store.StoreError,)
+    if web_app is not None:
+        errors = (*errors, web_app.HttpError)
     try:
         return fn()
-    except (store.StoreError, web_app.HttpError) as exc:
+    except errors as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
@@ -85,6 +102,10 @@ def _guard(fn: Callable[[], R]) -> R:
 
 def with_store(settings: config_mod.Settings, fn: Callable[[store.Store], Awaitable[R]]) -> R:
     """``fn(store)`` on the config's store, without a supervisor: for commands that look."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    import asyncio  # noqa: PLC0415
+
+    from directord import store  # noqa: PLC0415
 
     async def main() -> R:
         async with store.open(settings, readonly=True) as db:
@@ -94,6 +115,9 @@ def with_store(settings: config_mod.Settings, fn: Callable[[store.Store], Awaita
 
 
 def _unknown_job(settings: config_mod.Settings, name: str) -> NoReturn:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+
     fail(config_mod.unknown("job", name, (j.name for j in settings.jobs)))
 
 
@@ -109,6 +133,9 @@ def _unknown_job(settings: config_mod.Settings, name: str) -> NoReturn:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """directord: runs Icinga import, sync, config and housekeeping jobs on intervals."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import log as log_mod  # noqa: PLC0415
+
     ctx.obj = Context(config_path, verbose)
     log_mod.setup(verbose)
 
@@ -131,6 +158,11 @@ def config_group() -> None:
 @handles_config_errors
 def config_check(obj: Context, icinga_compat: bool) -> None:
     """Validate the config; list every error at once (exit 2), then warnings."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord.jobs import registry  # noqa: PLC0415
+    from directord.specs import build_specs  # noqa: PLC0415
+
     settings = obj.settings()
     build_specs(settings, registry.discover())
     today = datetime.now(UTC).date()
@@ -177,6 +209,9 @@ def _instant(text: str, tz: ZoneInfo, option: str) -> datetime:
 
 
 def _inline_period(ranges: tuple[str, ...], tz: str) -> timeperiods.TimePeriod:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import timeperiods  # noqa: PLC0415
+
     parsed: dict[str, str] = {}
     for item in ranges:
         key, sep, value = item.partition("=")
@@ -213,6 +248,10 @@ def timeperiod_show(
     as_json: bool,
 ) -> None:
     """Segments of a configured period NAME, or of inline --range definitions."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord.timeperiods import report  # noqa: PLC0415
+
     if name and ranges:
         fail("give a period NAME or --range definitions, not both")
     if ranges:
@@ -244,11 +283,17 @@ def timeperiod_show(
 
 
 def _report_line(r: RunReport) -> str:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables  # noqa: PLC0415
+
     took = tables.took(r.finished - r.started)
     return f"{r.job}: {r.state} in {took} (run {r.run_id}): {r.summary}"
 
 
 def _elsewhere(run: store.Run | None) -> str:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import store, tables  # noqa: PLC0415
+
     if run is None or run.state is not store.RunState.running:
         return "it was claimed by another process"
     return f"it is running in another process (run {run.id}, since {tables.when(run.started)})"
@@ -269,6 +314,10 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 
     With --forever (or the word forever): the daemon, until SIGTERM/SIGINT (exit 0).
     """
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord import daemon, scheduler  # noqa: PLC0415
+
     settings = obj.settings()
     if forever_flag or mode == "forever":
         path = config_mod.find_config(obj.config_path)
@@ -304,6 +353,10 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 @handles_config_errors
 def jobs_list(obj: Context, as_json: bool) -> None:
     """Every job: kind, enabled, interval, time period, in period now, last result, next run."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables, views  # noqa: PLC0415
+    from directord.jobs import registry  # noqa: PLC0415
+    from directord.specs import build_specs  # noqa: PLC0415
 
     settings = obj.settings()
     specs, _ = build_specs(settings, registry.discover())
@@ -322,6 +375,9 @@ def jobs_list(obj: Context, as_json: bool) -> None:
 
 def _duration_fields(kind: type[jobs_base.Job]) -> set[str]:
     """The settings of ``kind`` parsed as durations (``5s``), to show them that way."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import units  # noqa: PLC0415
+
     out = set()
     for field_name, info in kind.Settings.model_fields.items():
         for meta in info.metadata:
@@ -339,6 +395,8 @@ def _duration_fields(kind: type[jobs_base.Job]) -> set[str]:
 @handles_config_errors
 def jobs_next(obj: Context, count: int, as_json: bool) -> None:
     """The next COUNT starts of every job, in time order: a schedule preview across jobs."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import daemon, preview, tables  # noqa: PLC0415
 
     async def starts(sup: Supervisor) -> list[preview.Start]:
         plans = [s.plan for s in sup.specs.values()]
@@ -371,6 +429,10 @@ def jobs_next(obj: Context, count: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def jobs_kinds(as_json: bool) -> None:
     """The installed job kinds, with description and settings."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables  # noqa: PLC0415
+    from directord.jobs import registry  # noqa: PLC0415
+
     kinds = registry.discover()
     described = [kinds.kinds[name].describe() for name in kinds.names()]
     if as_json:
@@ -398,6 +460,9 @@ def job_group() -> None:
 @handles_config_errors
 def job_run(obj: Context, name: str, force: bool) -> None:
     """Run NAME now in this process, outside its schedule (exit 0 succeeded, 1 failed)."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import daemon  # noqa: PLC0415
+
     settings = obj.settings()
     if name not in {j.name for j in settings.jobs}:
         _unknown_job(settings, name)
@@ -424,6 +489,9 @@ def job_run(obj: Context, name: str, force: bool) -> None:
 @handles_config_errors
 def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
     """The last runs of NAME, newest first (also of a job since removed from the config)."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables  # noqa: PLC0415
+
     settings = obj.settings()
     runs = with_store(settings, lambda db: db.history(name, limit))
     if not runs and name not in {j.name for j in settings.jobs}:
@@ -437,6 +505,11 @@ def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
 
 
 def _switch(obj: Context, name: str, disabled: bool) -> None:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    import asyncio  # noqa: PLC0415
+
+    from directord import store  # noqa: PLC0415
+
     settings = obj.settings()
     if name not in {j.name for j in settings.jobs}:
         _unknown_job(settings, name)
@@ -487,6 +560,10 @@ def _base_url(url: str) -> str:
 @click.pass_obj
 def health(obj: Context, url: str | None, timeout: float) -> None:
     """Check a running daemon, for Icinga/Nagios: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import check  # noqa: PLC0415
+    from directord import config as config_mod  # noqa: PLC0415
+
     if url is None:
         listen = config_mod.DEFAULT_LISTEN
         with contextlib.suppress(config_mod.ConfigError):  # no config: the default address
@@ -502,6 +579,9 @@ def health(obj: Context, url: str | None, timeout: float) -> None:
 
 
 async def _to_thread(fn: Callable[..., R], *args: object) -> R:
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    import asyncio  # noqa: PLC0415
+
     return await asyncio.to_thread(fn, *args)
 
 
@@ -511,6 +591,13 @@ def _pipeline(
 ) -> R:
     """``fn(store, http)`` for import and sync runs from the command line; a source's error
     fails the command (exit 1) with the source's own message."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    import asyncio  # noqa: PLC0415
+
+    import aiohttp  # noqa: PLC0415
+
+    from directord import store  # noqa: PLC0415
+    from directord.icinga.errors import SourceError  # noqa: PLC0415
 
     async def main() -> R:
         async with store.open(settings) as db:
@@ -545,6 +632,10 @@ def import_group() -> None:
 @handles_config_errors
 def import_run(obj: Context, source: str) -> None:
     """Fetch SOURCE now and keep its rows as a new row set if they changed (exit 1 on failure)."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord.icinga import pipeline  # noqa: PLC0415
+
     settings = obj.settings()
     if source not in settings.import_sources:
         fail(config_mod.unknown("import source", source, settings.import_sources))
@@ -576,6 +667,11 @@ def sync_group() -> None:
 @handles_config_errors
 def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
     """Turn the latest imported rows into objects by RULE (exit 1 on failure)."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord import tables  # noqa: PLC0415
+    from directord.icinga import pipeline  # noqa: PLC0415
+
     settings = obj.settings()
     if rule not in settings.sync_rules:
         fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
@@ -600,7 +696,9 @@ def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
     click.echo(outcome.summary)
 
 
-OBJECT_TYPES = get_args(rules.ObjectType)
+# icinga.rules.ObjectType, written out so that --help need not import the Icinga code
+# (tests/unit/test_cli_imports.py checks that both say the same).
+OBJECT_TYPES = ("Host", "HostGroup", "Service", "ServiceGroup", "User", "UserGroup")
 
 
 @main.group("objects")
@@ -615,6 +713,9 @@ def objects_group() -> None:
 @handles_config_errors
 def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
     """The objects sync runs made, by type and name."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables  # noqa: PLC0415
+
     rows = with_store(obj.settings(), lambda db: db.objects(object_type))
     docs = [{"type": t, "name": n, "properties": json.loads(p), "rule": r} for t, n, p, r in rows]
     click.echo(json.dumps(docs, indent=2) if as_json else tables.objects(docs))
@@ -628,6 +729,10 @@ def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
 @handles_config_errors
 def activity(obj: Context, rule: str | None, limit: int, as_json: bool) -> None:
     """What applied syncs changed, newest first: each object with before and after."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord import tables  # noqa: PLC0415
+
     settings = obj.settings()
     if rule is not None and rule not in settings.sync_rules:
         fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
@@ -652,6 +757,9 @@ def deployments_group() -> None:
 @handles_config_errors
 def deployments_list(obj: Context, limit: int, as_json: bool) -> None:
     """Every deployment attempt, newest first: stage, result, and Icinga 2's first error."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord import tables  # noqa: PLC0415
+
     items = with_store(obj.settings(), lambda db: db.deployments(limit))
     if as_json:
         click.echo(json.dumps([tables.deployment_json(d) for d in items], indent=2))
@@ -675,6 +783,9 @@ def db_group() -> None:
 @handles_config_errors
 def db_backup(obj: Context, path: Path) -> None:
     """A consistent copy of the SQLite database at PATH, also while the daemon runs."""
+    # Lazy, so each command loads only what it uses (see the module docstring).
+    from directord.jobs import backup  # noqa: PLC0415
+
     settings = obj.settings()
     try:
         source = backup.database_path(settings.database_url())

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
 from typing import Any, NoReturn
 
 import click
-
-from directord import config as config_mod
-from directord.director import check as check_mod
-from directord.director import db as db_mod
-from directord.director import reader
 
 
 @click.group("director")
@@ -35,6 +29,14 @@ def check(obj: Any, as_json: bool, days: int) -> None:
     """The jobs directord would run from Director, time periods Director's runner evaluates
     differently, and whether Director's own daemon still runs jobs. Exit 0, 1 (warnings),
     2 (cannot connect, schema too old, no director: block)."""
+    # Lazy: directord/cli.py registers this group at import, and --help loads no config code.
+    import asyncio  # noqa: PLC0415
+
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord.director import check as check_mod  # noqa: PLC0415
+    from directord.director import db as db_mod  # noqa: PLC0415
+    from directord.director import reader  # noqa: PLC0415
+
     try:
         settings: config_mod.Settings = obj.settings()
     except config_mod.ConfigError as exc:

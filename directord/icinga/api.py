@@ -13,15 +13,17 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from directord import files
 from directord.icinga import auth
 from directord.icinga.errors import SourceError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class ApiError(Exception):
@@ -103,6 +105,9 @@ class Icinga2Api:
         accept_json: bool = True,
         ok: tuple[int, ...] = (200,),
     ) -> tuple[int, Any]:
+        # Lazy: the config models live here too, and loading a config needs no HTTP client.
+        import aiohttp  # noqa: PLC0415
+
         headers = {"Authorization": self._authorization}
         if accept_json:
             headers["Accept"] = "application/json"

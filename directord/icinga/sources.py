@@ -9,16 +9,17 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import aiohttp
-import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from directord import files
 from directord.icinga import auth
 from directord.icinga.errors import SourceError
 from directord.icinga.modifiers import Modifier
+
+if TYPE_CHECKING:
+    import aiohttp
 
 Row = dict[str, Any]
 
@@ -161,6 +162,9 @@ async def fetch_json(
                 raise SourceError(f"{path}: not JSON: {exc}") from None
 
         return rows_from_json(await to_thread(load), source.rows_at, str(path))
+    # Lazy: the config models live here too, and loading a config needs no HTTP client.
+    import aiohttp  # noqa: PLC0415
+
     assert source.url is not None
     headers = {"Accept": "application/json"}
     if source.auth is not None:
@@ -193,6 +197,9 @@ async def fetch_json(
 
 async def fetch_sql(source: SqlSource, base_dir: Path) -> list[Row]:
     if source.dsn.startswith("sqlite:///"):
+        # Lazy: the config models live here, and loading a config needs no database client.
+        import aiosqlite  # noqa: PLC0415
+
         path = Path(source.dsn[len("sqlite:///") :]).expanduser()
         path = path if path.is_absolute() else base_dir / path
         if not path.exists():

@@ -1,0 +1,52 @@
+"""The command line loads only what a command uses: importing the CLI (what ``directord --help``
+pays) pulls in no HTTP, PostgreSQL, monitor or template library. Structural, not timed: each
+check runs in a fresh interpreter and looks at sys.modules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import get_args
+
+from directord import cli
+from directord.icinga import rules
+
+HEAVY = ("aiohttp", "asyncpg", "aiomonitor", "jinja2", "pydantic", "loguru", "directord.icinga")
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    modules = loaded_after("import directord.cli")
+    assert "directord.cli" in modules
+    assert heavy(modules) == []
+
+
+def test_help_loads_no_heavy_library() -> None:
+    code = (
+        "import sys\nsys.argv = ['directord', '--help']\nfrom directord import __main__\n"
+        "try:\n    __main__.run()\nexcept SystemExit:\n    pass"
+    )
+    modules = loaded_after(code)
+    assert "click" in modules
+    assert heavy(modules) == []
+
+
+def test_the_probe_sees_what_a_command_loads() -> None:
+    # The check above can fail: a module that imports the config loads pydantic.
+    assert "pydantic" in heavy(loaded_after("import directord.config"))
+
+
+def test_object_types_match_the_sync_rules() -> None:
+    assert get_args(rules.ObjectType) == cli.OBJECT_TYPES
