@@ -60,7 +60,9 @@ def in_process(seconds: float) -> dict[str, Any]:
         # Every statement goes through the store's connector (since the store split).
         target = getattr(db, "connector", db)
         for name in ("execute", "fetch_one", "fetch_all", "execute_many", "count"):
-            original = getattr(target, name)
+            original = getattr(target, name, None)
+            if original is None:
+                continue
 
             def counted(*args: Any, _original: Any = original, **kw: Any) -> Any:
                 nonlocal queries
