@@ -87,17 +87,19 @@ def _guard(fn: Callable[[], R]) -> R:
     # Lazy, so each command loads only what it uses (see the module docstring).
     from directord import store  # noqa: PLC0415
 
-    # The web server's errors come only from commands that loaded it (the daemon's).
-    web_app = sys.modules.get("directord.web.app")
-    errors: tuple[type[Exception], ...] = (store.StoreError,)
-    if web_app is not None:
-        errors = (*errors, web_app.HttpError)
     try:
         return fn()
-    except errors as exc:
+    except store.StoreError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
+    except Exception as exc:
+        # The web server's errors come only from commands that loaded it (the daemon's), and
+        # it is loaded inside ``fn``: look it up now, not before.
+        web_app = sys.modules.get("directord.web.app")
+        if web_app is not None and isinstance(exc, web_app.HttpError):
+            fail(str(exc))
+        raise
 
 
 def with_store(settings: config_mod.Settings, fn: Callable[[store.Store], Awaitable[R]]) -> R:
