@@ -5,26 +5,25 @@ trigger, a config reload or shutdown wakes it: there is no polling), and starts 
 limit of ``runner.concurrency`` runs at once (1, a lock, by default). One job never overlaps
 itself. Every run is a row written before the job starts and finished after it.
 
-The parts live beside it: ``due_queue`` (what to start), ``runs`` (claiming, calling and
-recording a run), ``jobstate`` (what a run makes of a job's state), ``heartbeat``, ``process``
-(the memory rule), ``specs`` (building and diffing job specs), ``views`` and ``events``.
+The parts live beside it: ``due_queue`` (what to start), ``attempt`` (one run and its
+consequences for the schedule), ``runs`` (claiming, calling and recording a run), ``claims``
+(claims lost to other nodes, and when to try again), ``jobstate`` (what a run makes of a job's
+state), ``heartbeat``, ``process`` (the memory rule), ``specs`` (building and diffing job specs),
+``views`` and ``events``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from directord import clock as clock_mod
-from directord import config as config_mod
 from directord import (
+    attempt,
+    claims,
     events,
     heartbeat,
     jobtable,
@@ -34,6 +33,8 @@ from directord import (
     store,
     timeperiods,
 )
+from directord import clock as clock_mod
+from directord import config as config_mod
 from directord import specs as specs_mod
 from directord import views as views_mod
 from directord.jobs import registry
@@ -100,12 +101,9 @@ class Supervisor:
         self._retiring = False
         self._timer: clock_mod.Timer | None = None
         self.executor = runs.Executor(db, node=self.node, owner=self.owner, clock=self.clock)
-        # Claims refused on a shared store: the job waits (parked) for news of the run that beat
-        # it, or of a free slot (observe), looking again after ``recheck`` at the latest.
-        self._parked: dict[str, str] = {}  # job -> why its claim was refused
-        self._blocked_until = 0.0  # no claim before then: the cluster is full or the store away
-        self._claim_failures = 0
-        self._rereads: set[asyncio.Future[None]] = set()
+        self.claims = claims.Claims(
+            db, self.jobs, self.running, self.clock, lambda: self.recheck, self._wake.set
+        )
 
     @property
     def settings(self) -> config_mod.Settings:
@@ -245,7 +243,7 @@ class Supervisor:
             self._timer = self.clock.call_later(delay, self._wake.set)
 
     def _capacity(self) -> int:
-        if self._blocked_until and self._blocked_until > self.clock():
+        if self.claims.blocked(self.clock()):
             return 0
         return self.daemon_settings.runner.concurrency - len(self.running)
 
@@ -263,8 +261,8 @@ class Supervisor:
         entry = self.jobs.queue.next_due() if self._capacity() > 0 else None
         if entry is not None:
             candidates.append(entry[0])
-        if self._blocked_until > now:
-            candidates.append(self._blocked_until)
+        if self.claims.blocked_until > now:
+            candidates.append(self.claims.blocked_until)
         return max(0.0, min(candidates) - now) if candidates else None
 
     def _launch(self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
@@ -289,57 +287,13 @@ class Supervisor:
         await self.flush()
 
     # -- one run -------------------------------------------------------------------------------
+    # Methods written beside the class, each part in its module: the function takes the
+    # supervisor as ``self``. ``execute``: one run and its consequences for the schedule;
+    # ``run_pending_once`` (``jobs run``) and ``run_now`` (``job run NAME``): without the loop.
 
-    async def run_pending_once(self) -> list[RunReport]:
-        """``jobs run``: every job pending now, once, oldest due first."""
-        return await oneshot.run_pending_once(self)
-
-    async def run_now(self, name: str) -> RunReport | None:
-        """``job run NAME``: now, outside the schedule, recorded like any other run."""
-        return await oneshot.run_now(self, name)
-
-    async def execute(
-        self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger
-    ) -> RunReport | None:
-        """One run of ``spec``, recorded, with its consequences for the schedule (the job's
-        state, next due time, followers). None: it could not be claimed."""
-        name = spec.name
-        if trigger is not store.Trigger.manual and await self.jobs.skip_disabled(
-            self.store, name, self.clock()
-        ):
-            return None
-        attempt = self.jobs.attempt(name, trigger is store.Trigger.retry, self.clock())
-
-        def started(run_id: int, at: float) -> None:
-            if name in self.running:
-                self.running[name].run_id = run_id
-            lateness = max(0.0, at - scheduled_for)
-            self.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
-            self.jobs.queue.started(name, at)
-
-        seen = None
-        if trigger is not store.Trigger.manual:
-            seen = self.jobs.queue.timing(name, self.clock()).last_attempt or 0.0
-        try:
-            report = await self.executor.execute(
-                spec, scheduled_for, trigger, attempt, self.daemon_settings, started, seen
-            )
-        except store.StoreError as exc:
-            if not self.serving:
-                raise  # a one-shot command reports it
-            self._store_unavailable(name, exc)
-            return None
-        self._claim_failures = 0
-        if report is None:
-            self._claim_refused(name, self.store.last_refusal, seen)
-            return None
-        self.heartbeat.run_ended(name)
-        self.jobs.finished(report)
-        self.events.emit(runs.finished_event(report, spec.job_config.kind))
-        reason = self.memory.check()
-        if reason is not None:
-            self.retire(reason)
-        return report
+    execute = attempt.execute
+    run_pending_once = oneshot.run_pending_once
+    run_now = oneshot.run_now
 
     # -- several nodes on one store --------------------------------------------------------------
 
@@ -348,68 +302,9 @@ class Supervisor:
         """How long a refused claim waits at most before it is tried again."""
         return self.daemon_settings.runner.lease / 2
 
-    def _claim_refused(self, name: str, why: str | None, seen: float | None) -> None:
-        now = self.clock()
-        timing = self.jobs.queue.timing(name, now)
-        if why in ("claimed", "stale") and (timing.last_attempt or 0.0) != (seen or 0.0):
-            self.jobs.queue.reschedule(name, now)  # news of the run that beat it came meanwhile
-            return
-        if why == "limit":
-            self._blocked_until = now + self.recheck
-        self._parked[name] = why or "refused"
-        self.jobs.queue.postpone(name, now + self.recheck)
-        if why == "stale":
-            task = asyncio.ensure_future(self._reread())
-            self._rereads.add(task)
-            task.add_done_callback(self._rereads.discard)
-
-    def _store_unavailable(self, name: str, exc: store.StoreError) -> None:
-        """Stop claiming for a while (capped exponential backoff with jitter); observe() resumes
-        as soon as the store says it is back."""
-        self._claim_failures += 1
-        delay = min(self.recheck, 0.25 * 2**self._claim_failures) * random.uniform(0.5, 1.5)
-        self._blocked_until = self.clock() + delay
-        if self._claim_failures == 1:
-            logger.bind(action="claims_paused", job=name).error("no claims for now: {}", exc)
-        self._claim_refused(name, "unavailable", None)
-
-    async def _reread(self) -> None:
-        with contextlib.suppress(store.StoreError):
-            self.observe(await self.store.job_states())
-
     def observe(self, states: dict[str, store.JobState]) -> None:
-        """Job states recorded by other nodes (NOTIFY, or the store's re-read): this node's view
-        of their last attempts is fresh without polling. A job refused for a full cluster (or
-        an unreachable store) is looked at again; one that ran elsewhere waits for its own news
-        (or ``recheck``)."""
-        now = self.clock()
-        self._blocked_until = 0.0
-        self._claim_failures = 0
-        queue = self.jobs.queue
-        for name, state in states.items():
-            active = self.running.get(name)
-            if name not in self.specs or name not in queue.timings:
-                continue
-            if active is not None and active.run_id is not None:
-                continue  # it runs here: this node knows best
-            timing = queue.timings[name]
-            if (state.last_attempt or 0.0) < (timing.last_attempt or 0.0):
-                continue  # older than what this node did itself
-            self.jobs.states[name] = state
-            queue.timings[name] = replace(
-                timing,
-                last_attempt=state.last_attempt,
-                last_finished=state.last_finished,
-                failures=state.failures,
-            )
-            self._parked.pop(name, None)
-            if active is None:  # (a claim in flight sees the news when it is refused)
-                queue.reschedule(name, now)
-        for name, why in list(self._parked.items()):
-            if why in ("limit", "unavailable") and name not in self.running:
-                del self._parked[name]
-                queue.reschedule(name, now)
-        self._wake.set()
+        """Job states recorded by other nodes (the store's NOTIFY listener calls this)."""
+        self.claims.observe(states)
 
     def job_views(self, now: float) -> list[views_mod.JobView]:
         """One view per job for ``jobs list``, /status and the web."""

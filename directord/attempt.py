@@ -1,0 +1,58 @@
+"""One attempt at a job, as the schedule sees it: skipped if switched off in the store, claimed and
+run through the executor (``runs``), then its consequences for the schedule (the job's state, next
+due time, followers, the events, the memory rule). A refused claim goes to ``claims``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from directord import events, runs, store
+
+if TYPE_CHECKING:
+    from directord.runs import RunReport
+    from directord.specs import JobSpec
+    from directord.supervisor import Supervisor
+
+
+async def execute(
+    sup: Supervisor, spec: JobSpec, scheduled_for: float, trigger: store.Trigger
+) -> RunReport | None:
+    """One run of ``spec``, recorded, with its consequences for the schedule (the job's
+    state, next due time, followers). None: it could not be claimed."""
+    name = spec.name
+    if trigger is not store.Trigger.manual and await sup.jobs.skip_disabled(
+        sup.store, name, sup.clock()
+    ):
+        return None
+    attempt = sup.jobs.attempt(name, trigger is store.Trigger.retry, sup.clock())
+
+    def started(run_id: int, at: float) -> None:
+        if name in sup.running:
+            sup.running[name].run_id = run_id
+        lateness = max(0.0, at - scheduled_for)
+        sup.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
+        sup.jobs.queue.started(name, at)
+
+    seen = None
+    if trigger is not store.Trigger.manual:
+        seen = sup.jobs.queue.timing(name, sup.clock()).last_attempt or 0.0
+    try:
+        report = await sup.executor.execute(
+            spec, scheduled_for, trigger, attempt, sup.daemon_settings, started, seen
+        )
+    except store.StoreError as exc:
+        if not sup.serving:
+            raise  # a one-shot command reports it
+        sup.claims.store_unavailable(name, exc)
+        return None
+    sup.claims.claimed()
+    if report is None:
+        sup.claims.refused(name, sup.store.last_refusal, seen)
+        return None
+    sup.heartbeat.run_ended(name)
+    sup.jobs.finished(report)
+    sup.events.emit(runs.finished_event(report, spec.job_config.kind))
+    reason = sup.memory.check()
+    if reason is not None:
+        sup.retire(reason)
+    return report
