@@ -99,6 +99,8 @@ class Run:
     counters: dict[str, Any]
     details: dict[str, Any]
     changed: bool | None
+    owner: str | None = None  # the process running it, "pid:start time"
+    process_group: str | None = None  # what its job spawned, "pgid:start time@host"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,7 @@ class Interrupted:
     job: str
     started: float
     node: str | None = None
+    process_group: str | None = None  # what its job spawned: to be ended if it still runs
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,23 @@ class Store(abc.ABC):
         """Runs still 'running' (of ``node``, or all) whose owner is not ``alive`` become
         'interrupted' at ``now``, recorded in the job's state as a failed result: the process
         that ran them died. Returns those runs."""
+
+    @abc.abstractmethod
+    async def record_process_group(self, run_id: int, process_group: str) -> None:
+        """Note on a running run the process group its job spawned (``"pgid:start time@host"``
+        of the leader), so whoever records the run as interrupted can end what is left of it.
+        A run that is no longer running is left as it is."""
+
+    @abc.abstractmethod
+    async def running_runs(self, node: str | None = None) -> list[Run]:
+        """The runs still 'running' (of ``node``, or all), oldest first, with their owner and
+        process group: whoever reads them may find an owner gone (views show those as
+        interrupted before the next daemon records it)."""
+
+    def on_interrupted(self, callback: Callable[[list[Interrupted]], object]) -> None:
+        """Call ``callback`` with runs the store recorded as interrupted on its own (a shared
+        store: a lease ran out), with their process groups."""
+        return
 
     @abc.abstractmethod
     async def history(self, job: str, limit: int = 20) -> list[Run]:

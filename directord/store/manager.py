@@ -116,8 +116,20 @@ class QueryStore(base.Store):
                 continue  # a live daemon's run: not ours to touch
             # One statement; the runs_finished trigger records it in job_state.
             await self.connector.execute("interrupt_run", {"id": r["id"], "now": now})
-            found.append(base.Interrupted(r["id"], r["job"], r["started"]))
+            found.append(
+                base.Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+            )
         return found
+
+    async def record_process_group(self, run_id: int, process_group: str) -> None:
+        await self.connector.execute(
+            "record_process_group", {"id": run_id, "process_group": process_group}
+        )
+        self.connector.note_writes()
+
+    async def running_runs(self, node: str | None = None) -> list[base.Run]:
+        found = await self.connector.fetch_all("running_runs", {"node": node})
+        return [mapping.run(r) for r in found]
 
     async def history(self, job: str, limit: int = 20) -> list[base.Run]:
         found = await self.connector.fetch_all("history", {"job": job, "limit": limit})

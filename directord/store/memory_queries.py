@@ -172,6 +172,7 @@ class _RunTables:
             "counters": None,
             "details": None,
             "changed": None,
+            "process_group": None,
         }
         return {"id": run_id}
 
@@ -193,10 +194,15 @@ class _RunTables:
 
     def running_runs(self, node: str | None) -> Rows:
         return [
-            {k: r[k] for k in ("id", "job", "started", "owner")}
-            for r in self.runs.values()
+            r
+            for r in sorted(self.runs.values(), key=lambda r: r["id"])
             if r["state"] == "running" and (node is None or r["node"] == node)
         ]
+
+    def record_process_group(self, id: int, process_group: str) -> None:
+        run = self.runs.get(id)
+        if run is not None and run["state"] == "running":
+            run["process_group"] = process_group
 
     def interrupt_run(self, id: int, now: float) -> None:
         run = self.runs.get(id)

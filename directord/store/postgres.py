@@ -291,6 +291,9 @@ class PostgresStore(manager.QueryStore):
     def subscribe(self, callback: Callable[[dict[str, JobState]], None]) -> None:
         self.presence.listeners.append(callback)
 
+    def on_interrupted(self, callback: Callable[[list[Interrupted]], object]) -> None:
+        self.presence.on_interrupted.append(callback)
+
     def cluster(self) -> dict[str, Any] | None:
         return {"nodes": self.presence.last_nodes, "warnings": self.presence.warnings}
 
@@ -386,7 +389,7 @@ class PostgresStore(manager.QueryStore):
         """Any node's runs whose lease ran out, and this node's runs of dead owners (judged by
         ``alive``): a process on another host cannot be looked at, its lease can."""
         found = [
-            Interrupted(r["id"], r["job"], r["started"], r["node"])
+            Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
             for r in await self.connector.fetch_all("interrupt_expired")
         ]
         for r in await self.connector.fetch_all("running_runs", {"node": node}):
@@ -395,5 +398,7 @@ class PostgresStore(manager.QueryStore):
             if alive(r["owner"]):
                 continue
             await self.connector.execute("interrupt_run", {"id": r["id"], "now": now})
-            found.append(Interrupted(r["id"], r["job"], r["started"], r["node"]))
+            found.append(
+                Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+            )
         return found

@@ -29,7 +29,7 @@ from loguru import logger
 
 from directord import __version__
 from directord.store import pgsql
-from directord.store.base import JobState, StoreError, StoreUnavailable
+from directord.store.base import Interrupted, JobState, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from directord.store.postgres import PostgresStore
@@ -73,6 +73,8 @@ class Presence:
         self.checksums: dict[str, str] = {}
         self.started = time.time()
         self.listeners: list[Listener] = []
+        # Told of the runs whose lease this node expired (the daemon ends their process groups).
+        self.on_interrupted: list[Callable[[list[Interrupted]], object]] = []
         self.warnings: list[str] = []
         self.last_nodes: list[dict[str, Any]] = []  # as of the last heartbeat, for /status
         self._lock_conn: asyncpg.Connection | None = None
@@ -198,6 +200,7 @@ class Presence:
                     run_id,
                     self.node,
                 )
+        expired = []
         for r in await store.connector.fetch_all("interrupt_expired"):
             logger.bind(action="lease_expired", job=r["job"], run=r["id"]).warning(
                 "run {} of {} on node {}: its lease expired; recorded as interrupted",
@@ -205,6 +208,12 @@ class Presence:
                 r["job"],
                 r["node"],
             )
+            expired.append(
+                Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+            )
+        if expired:
+            for callback in self.on_interrupted:
+                callback(expired)
         if self._listen_conn is None or self._listen_conn.is_closed():
             await self._listen()
         if self._reread or time.monotonic() - self._last_read >= store.lease / 2:

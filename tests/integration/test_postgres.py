@@ -136,8 +136,11 @@ async def test_an_expired_lease_is_interrupted_with_the_nodes_name(stores: Opene
     alive = await stores(node="alive", lease=0.5)
     run_id = await dead.claim_run(claim("job", 10.0, node="dead", last_attempt_seen=0.0))
     assert run_id is not None
+    await dead.record_process_group(run_id, "4242:1.000@deadhost")
     heard: list[dict[str, store.JobState]] = []
     alive.subscribe(heard.append)
+    told: list[list[store.Interrupted]] = []
+    alive.on_interrupted(told.append)
     await alive.join("alive", "alive:1.000", {})
 
     async def interrupted() -> store.Run:
@@ -151,6 +154,9 @@ async def test_an_expired_lease_is_interrupted_with_the_nodes_name(stores: Opene
     run = await asyncio.wait_for(interrupted(), 30)
     assert run.state is RunState.interrupted
     assert "node dead" in (run.summary or "")
+    # The daemon hears of it with the run's process group, to end it if it runs on this host.
+    await asyncio.wait_for(_until(lambda: bool(told)), 30)
+    assert [(i.run_id, i.process_group) for i in told[0]] == [(run_id, "4242:1.000@deadhost")]
     # The node whose lease was lost records nothing over it.
     late = Outcome(RunState.succeeded, 99.0, "too late")
     await dead.finish_run(run_id, claim("job", 10.0, node="dead"), late)

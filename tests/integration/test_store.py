@@ -251,6 +251,35 @@ async def test_running_rows_become_interrupted(db: store.Store) -> None:
     assert await db.interrupt_running(None, 600.0, lambda owner: True) == []
 
 
+async def test_a_running_run_keeps_its_process_group(db: store.Store) -> None:
+    run_id = await db.claim_run(claim(owner="111:1.000"))
+    other = await db.claim_run(claim(job="b", node="n2", owner="222:2.000"))
+    assert run_id is not None
+    assert other is not None
+    await db.record_process_group(run_id, "4242:123.456@host")
+    [a, b] = await db.running_runs()
+    assert (a.id, a.owner, a.process_group, a.state) == (
+        run_id,
+        "111:1.000",
+        "4242:123.456@host",
+        RunState.running,
+    )
+    assert (b.id, b.process_group) == (other, None)
+    assert [r.id for r in await db.running_runs("n2")] == [other]
+    # Whoever interrupts the run learns its group, to end what is left of it.
+    found = await db.interrupt_running("n1", 500.0, lambda owner: False)
+    assert [(f.run_id, f.process_group) for f in found] == [(run_id, "4242:123.456@host")]
+    run = await db.get_run(run_id)
+    assert run is not None
+    assert (run.owner, run.process_group) == ("111:1.000", "4242:123.456@host")
+    assert [r.id for r in await db.running_runs()] == [other]
+    # A late note never touches a run that stopped running.
+    await db.record_process_group(run_id, "1:1.000@elsewhere")
+    again = await db.get_run(run_id)
+    assert again is not None
+    assert again.process_group == "4242:123.456@host"
+
+
 async def test_interrupting_one_node_leaves_the_others(db: store.Store) -> None:
     mine = await db.claim_run(claim(node="n1"))
     theirs = await db.claim_run(claim(job="b", node="n2"))

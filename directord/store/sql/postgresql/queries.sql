@@ -86,9 +86,14 @@ WHERE id = :id AND state = 'running' AND owner IS NOT DISTINCT FROM :owner::text
 RETURNING id;
 
 -- name: running_runs
-SELECT id, job, started, owner, node,
+SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
+       summary, counters, details, changed, owner, process_group,
        lease_until < extract(epoch FROM clock_timestamp()) AS expired
-FROM runs WHERE state = 'running' AND (:node::text IS NULL OR node = :node::text);
+FROM runs WHERE state = 'running' AND (:node::text IS NULL OR node = :node::text) ORDER BY id;
+
+-- name: record_process_group
+-- Only while the run is running: a late note never touches a finished or interrupted row.
+UPDATE runs SET process_group = :process_group::text WHERE id = :id AND state = 'running';
 
 -- name: interrupt_run
 UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
@@ -98,13 +103,13 @@ WHERE id = :id AND state = 'running';
 
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs WHERE job = :job ORDER BY started DESC, id DESC LIMIT :limit;
 
 -- name: job_runs
 -- A page of a job's runs, newest first; before is the id of the last run of the page before.
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs
 WHERE job = :job::text AND (:state::text IS NULL OR state = :state::text)
   AND (:before::bigint IS NULL OR id < :before::bigint)
@@ -112,7 +117,7 @@ ORDER BY id DESC LIMIT :limit::int;
 
 -- name: get_run
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs WHERE id = :id;
 
 -- name: purge_old_runs

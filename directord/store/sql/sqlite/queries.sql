@@ -69,8 +69,13 @@ UPDATE runs SET state = :state, finished = :finished, summary = :summary, counte
 WHERE id = :id AND state = 'running';
 
 -- name: running_runs
-SELECT id, job, started, owner FROM runs
-WHERE state = 'running' AND (:node IS NULL OR node = :node);
+SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
+       summary, counters, details, changed, owner, process_group
+FROM runs WHERE state = 'running' AND (:node IS NULL OR node = :node) ORDER BY id;
+
+-- name: record_process_group
+-- Only while the run is running: a late note never touches a finished or interrupted row.
+UPDATE runs SET process_group = :process_group WHERE id = :id AND state = 'running';
 
 -- name: interrupt_run
 UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
@@ -79,20 +84,20 @@ WHERE id = :id AND state = 'running';
 
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs WHERE job = :job ORDER BY started DESC, id DESC LIMIT :limit;
 
 -- name: job_runs
 -- A page of a job's runs, newest first; ``before`` is the id of the last run of the page before.
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs
 WHERE job = :job AND (:state IS NULL OR state = :state) AND (:before IS NULL OR id < :before)
 ORDER BY id DESC LIMIT :limit;
 
 -- name: get_run
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
-       summary, counters, details, changed
+       summary, counters, details, changed, owner, process_group
 FROM runs WHERE id = :id;
 
 -- name: purge_old_runs

@@ -1,0 +1,4 @@
+-- The process group a run's job spawned ("pgid:start time@host" of its leader, so a reused pid is
+-- not mistaken): whoever records the run as interrupted (the next daemon, a lease expiry) ends the
+-- group if it still lives, so an orphan does not run beside the job's next run.
+ALTER TABLE runs ADD COLUMN process_group TEXT;
