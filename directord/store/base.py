@@ -130,6 +130,7 @@ class Interrupted:
     started: float
     node: str | None = None
     process_group: str | None = None  # what its job spawned: to be ended if it still runs
+    owner: str | None = None  # the process that ran it: its children carry its mark
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,11 @@ class Store(abc.ABC):
         """The runs still 'running' (of ``node``, or all), oldest first, with their owner and
         process group: whoever reads them may find an owner gone (views show those as
         interrupted before the next daemon records it)."""
+
+    @abc.abstractmethod
+    async def append_run_summary(self, run_id: int, text: str) -> None:
+        """Add ``text`` to the summary of a run that stopped running (what was done about its
+        processes after it was recorded as interrupted); a running run is left as it is."""
 
     def on_interrupted(self, callback: Callable[[list[Interrupted]], object]) -> None:
         """Call ``callback`` with runs the store recorded as interrupted on its own (a shared

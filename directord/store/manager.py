@@ -117,7 +117,9 @@ class QueryStore(base.Store):
             # One statement; the runs_finished trigger records it in job_state.
             await self.connector.execute("interrupt_run", {"id": r["id"], "now": now})
             found.append(
-                base.Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+                base.Interrupted(
+                    r["id"], r["job"], r["started"], r["node"], r["process_group"], r["owner"]
+                )
             )
         return found
 
@@ -125,6 +127,10 @@ class QueryStore(base.Store):
         await self.connector.execute(
             "record_process_group", {"id": run_id, "process_group": process_group}
         )
+        self.connector.note_writes()
+
+    async def append_run_summary(self, run_id: int, text: str) -> None:
+        await self.connector.execute("append_run_summary", {"id": run_id, "text": text})
         self.connector.note_writes()
 
     async def running_runs(self, node: str | None = None) -> list[base.Run]:

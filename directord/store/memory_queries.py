@@ -199,6 +199,11 @@ class _RunTables:
             if r["state"] == "running" and (node is None or r["node"] == node)
         ]
 
+    def append_run_summary(self, id: int, text: str) -> None:
+        run = self.runs.get(id)
+        if run is not None and run["state"] != "running":
+            run["summary"] = (run["summary"] or "") + text
+
     def record_process_group(self, id: int, process_group: str) -> None:
         run = self.runs.get(id)
         if run is not None and run["state"] == "running":

@@ -389,7 +389,7 @@ class PostgresStore(manager.QueryStore):
         """Any node's runs whose lease ran out, and this node's runs of dead owners (judged by
         ``alive``): a process on another host cannot be looked at, its lease can."""
         found = [
-            Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+            Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"], r["owner"])
             for r in await self.connector.fetch_all("interrupt_expired")
         ]
         for r in await self.connector.fetch_all("running_runs", {"node": node}):
@@ -399,6 +399,8 @@ class PostgresStore(manager.QueryStore):
                 continue
             await self.connector.execute("interrupt_run", {"id": r["id"], "now": now})
             found.append(
-                Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+                Interrupted(
+                    r["id"], r["job"], r["started"], r["node"], r["process_group"], r["owner"]
+                )
             )
         return found

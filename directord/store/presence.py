@@ -209,7 +209,9 @@ class Presence:
                 r["node"],
             )
             expired.append(
-                Interrupted(r["id"], r["job"], r["started"], r["node"], r["process_group"])
+                Interrupted(
+                    r["id"], r["job"], r["started"], r["node"], r["process_group"], r["owner"]
+                )
             )
         if expired:
             for callback in self.on_interrupted:

@@ -273,11 +273,20 @@ async def test_a_running_run_keeps_its_process_group(db: store.Store) -> None:
     assert run is not None
     assert (run.owner, run.process_group) == ("111:1.000", "4242:123.456@host")
     assert [r.id for r in await db.running_runs()] == [other]
+    assert found[0].owner == "111:1.000"
     # A late note never touches a run that stopped running.
     await db.record_process_group(run_id, "1:1.000@elsewhere")
+    # What was done about its processes is added to its summary; a running run keeps its own.
+    await db.append_run_summary(run_id, "; 2 leftover processes killed")
+    await db.append_run_summary(other, "; never")
     again = await db.get_run(run_id)
     assert again is not None
     assert again.process_group == "4242:123.456@host"
+    assert (again.summary or "").startswith("interrupted: ")
+    assert (again.summary or "").endswith("; 2 leftover processes killed")
+    still = await db.get_run(other)
+    assert still is not None
+    assert still.summary is None
 
 
 async def test_interrupting_one_node_leaves_the_others(db: store.Store) -> None:

@@ -20,7 +20,7 @@ UPDATE runs SET state = 'interrupted', finished = extract(epoch FROM clock_times
                 summary = 'interrupted: node ' || node || ' stopped renewing its lease '
                           '(it died, hung or lost the database)'
 WHERE state = 'running' AND lease_until < extract(epoch FROM clock_timestamp())
-RETURNING id, job, started, node, process_group;
+RETURNING id, job, started, node, process_group, owner;
 
 -- name: renew_leases
 UPDATE runs SET lease_until = extract(epoch FROM clock_timestamp()) + :lease::float8

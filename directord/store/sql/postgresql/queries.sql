@@ -101,6 +101,9 @@ UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
                 ended = extract(epoch FROM clock_timestamp())
 WHERE id = :id AND state = 'running';
 
+-- name: append_run_summary
+UPDATE runs SET summary = coalesce(summary, '') || :text::text WHERE id = :id AND state <> 'running';
+
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
        summary, counters, details, changed, owner, process_group

@@ -82,6 +82,9 @@ UPDATE runs SET state = 'interrupted', finished = :now, lease_until = NULL,
                 summary = 'interrupted: the daemon stopped during the run (crash, kill -9 or power loss)'
 WHERE id = :id AND state = 'running';
 
+-- name: append_run_summary
+UPDATE runs SET summary = coalesce(summary, '') || :text WHERE id = :id AND state <> 'running';
+
 -- name: history
 SELECT id, job, kind, node, trigger, attempt, job_version, scheduled_for, started, finished, state,
        summary, counters, details, changed, owner, process_group
