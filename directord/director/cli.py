@@ -1,4 +1,4 @@
-"""The ``directord director`` commands (registered in directord/cli.py)."""
+"""The ``directord director`` commands (registered in directord/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def check(obj: Any, as_json: bool, days: int) -> None:
     """The jobs directord would run from Director, time periods Director's runner evaluates
     differently, and whether Director's own daemon still runs jobs. Exit 0, 1 (warnings),
     2 (cannot connect, schema too old, no director: block)."""
-    # Lazy: directord/cli.py registers this group at import, and --help loads no config code.
+    # Lazy: directord/cli/__init__.py registers this group at import, and --help loads no
+    # config code.
     import asyncio  # noqa: PLC0415
 
     from directord import config as config_mod  # noqa: PLC0415
