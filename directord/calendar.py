@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cronsim
 
-from directord import units
+from directord import units, walltime
 
 DAY = 86400.0
 _AT_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\Z")
@@ -88,66 +87,9 @@ def zone(name: str) -> ZoneInfo:
         raise CalendarError(problem, name) from None
 
 
-# -- wall time <-> instants ----------------------------------------------------------------------
-
-
-def instant(wall: datetime, tz: ZoneInfo) -> float:
-    """The instant of a naive wall time in ``tz``: its first occurrence when it exists twice,
-    the first instant after the gap when it does not exist."""
-    first = wall.replace(tzinfo=tz, fold=0)
-    ts = first.timestamp()
-    if _wall(ts, tz) == wall:
-        return ts
-    # Inside a gap: fold=0 reads it with the offset before the jump (after the gap), fold=1 with
-    # the one after (before the gap). The transition lies between; transitions fall on whole
-    # seconds, so a bisection to the second finds it.
-    lo, hi = wall.replace(tzinfo=tz, fold=1).timestamp(), ts
-    if lo > hi:
-        lo, hi = hi, lo
-    before = _offset(lo, tz)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _offset(mid, tz) == before:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def in_gap(wall: datetime, tz: ZoneInfo) -> bool:
-    """Whether a naive wall time does not exist in ``tz`` (skipped by a spring-forward)."""
-    return _wall(wall.replace(tzinfo=tz, fold=0).timestamp(), tz) != wall
-
-
-def _local(ts: float, tz: ZoneInfo) -> datetime:
-    """``ts`` in ``tz``, rounded down to the microsecond: fromtimestamp rounds to the nearest,
-    and 399.9999998 becoming 400.0 would hide a start at 400 from a search after it."""
-    whole = math.floor(ts)
-    # replace, not + timedelta: arithmetic would drop the fold of a repeated hour.
-    return datetime.fromtimestamp(whole, tz).replace(microsecond=int((ts - whole) * 1e6))
-
-
-def _wall(ts: float, tz: ZoneInfo) -> datetime:
-    return _local(ts, tz).replace(tzinfo=None)
-
-
-def _offset(ts: float, tz: ZoneInfo) -> timedelta | None:
-    return datetime.fromtimestamp(ts, tz).utcoffset()
-
-
-def _latest_wall(ts: float, tz: ZoneInfo) -> datetime:
-    """The latest wall time whose instant (by :func:`instant`) is at or before ``ts``. In the
-    repeated hour of a fall-back, that is later than the wall clock shows: the hour's first
-    occurrences are all in the past."""
-    local = _local(ts, tz)
-    if local.fold == 1:
-        first = local.replace(fold=0)
-        return (
-            local.replace(tzinfo=None)
-            + (first.utcoffset() or timedelta())
-            - (local.utcoffset() or timedelta())
-        )
-    return local.replace(tzinfo=None)
+# Wall time <-> instants moved to walltime; kept here for callers of calendar.X.
+instant = walltime.instant
+in_gap = walltime.in_gap
 
 
 # -- schedules -----------------------------------------------------------------------------------
@@ -225,10 +167,12 @@ class Daily(Schedule):
                 day, i = day - timedelta(days=1), len(self.times)
 
     def _next(self, ts: float) -> float | None:
-        return _first(self._walls(_wall(ts, self.tz), True), self.tz, lambda x: x > ts)
+        return _first(self._walls(walltime.to_wall(ts, self.tz), True), self.tz, lambda x: x > ts)
 
     def _latest(self, ts: float) -> float | None:
-        return _first(self._walls(_latest_wall(ts, self.tz), False), self.tz, lambda x: x <= ts)
+        return _first(
+            self._walls(walltime.latest_wall(ts, self.tz), False), self.tz, lambda x: x <= ts
+        )
 
 
 @dataclass(frozen=True)
@@ -277,9 +221,9 @@ class Cron(Schedule):
 
     def _search(self, ts: float, forward: bool) -> float | None:
         if self.wall:
-            start = _wall(ts, self.tz) if forward else _latest_wall(ts, self.tz)
+            start = walltime.to_wall(ts, self.tz) if forward else walltime.latest_wall(ts, self.tz)
         else:
-            start = _local(ts, self.tz)
+            start = walltime.to_local(ts, self.tz)
         cond = (lambda x: x > ts) if forward else (lambda x: x <= ts)
         return _first(self._walls(start, forward), self.tz, cond)
 

@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-from directord import calendar, config_checks, errors, files, redact, safeyaml, units
+from directord import config_checks, errors, files, job_schedule, redact, safeyaml, units
 from directord.director import config as director_config
 from directord.icinga.api import ApiConfig
 from directord.icinga.render import Template
@@ -321,8 +321,8 @@ def parse(
     settings._source = source
     problems += config_checks.semantic_errors(settings, broken, names)
     for i, job in enumerate(settings.jobs):
-        if not broken.job(i, "name", *SCHEDULE_FIELDS):
-            problems += schedule_errors(job, i, settings)
+        if not broken.job(i, "name", *job_schedule.SCHEDULE_FIELDS):
+            problems += job_schedule.schedule_errors(job, i, settings)
     if kinds is not None:
         skip = {i for i, fields in broken.job_fields.items() if fields & {"*", "kind", "settings"}}
         problems += registry.validate_jobs(settings, kinds, skip=skip, names=names)[1]
@@ -339,7 +339,7 @@ def job_problems(settings: Settings, kinds: registry.Kinds, jobs: list[JobConfig
     names = {i: j.name for i, j in enumerate(jobs)}
     problems = config_checks.semantic_errors(candidate, None, names)
     for i, job in enumerate(jobs):
-        problems += schedule_errors(job, i, candidate)
+        problems += job_schedule.schedule_errors(job, i, candidate)
     problems += registry.validate_jobs(candidate, kinds, names=names)[1]
     return list(dict.fromkeys(problems))
 
@@ -431,63 +431,6 @@ def _validate_job(
 
 
 ALL = frozenset({"*"})
-
-SCHEDULE_FIELDS = ("interval", "at", "cron", "timezone", "catch_up", "timeperiod")
-SCHEDULE_FORMS = "interval, at, cron, or interval + at"
-
-
-def job_zone(job: JobConfig, settings: Settings) -> str:
-    """The zone of a job's at/cron: its own, else its time period's, else UTC."""
-    if job.timezone is not None:
-        return job.timezone
-    period = settings.timeperiods.get(job.timeperiod) if job.timeperiod else None
-    return period.timezone if period is not None else "UTC"
-
-
-def job_schedule(job: JobConfig, settings: Settings) -> calendar.Schedule | None:
-    """The calendar schedule of a validated job (None: a plain interval job)."""
-    return calendar.build(
-        at=job.at, cron=job.cron, interval=job.interval, tz=job_zone(job, settings)
-    )
-
-
-def job_catch_up(job: JobConfig) -> float:
-    return job.catch_up if job.catch_up is not None else calendar.default_catch_up(job.interval)
-
-
-def schedule_errors(job: JobConfig, i: int, settings: Settings) -> list[str]:
-    """What is wrong with a job's schedule fields, each naming the job and the field."""
-    where = f"jobs[{i}] ({job.name})"
-    given = [k for k in ("interval", "at", "cron") if getattr(job, k) is not None]
-    if not given:
-        return [f"{where}: no schedule; give one of {SCHEDULE_FORMS}"]
-    if job.cron is not None and len(given) > 1:
-        return [
-            f"{where}.cron: cannot be combined with {' and '.join(given[:-1])}; "
-            f"the schedule is one of {SCHEDULE_FORMS}"
-        ]
-    problems = []
-    zone = job_zone(job, settings)
-    try:
-        calendar.zone(zone)
-    except calendar.CalendarError as exc:
-        field = "timezone" if job.timezone is not None else "timeperiod"
-        problems.append(f"{where}.{field}: {exc}")
-        zone = "UTC"
-    field = "cron" if job.cron is not None else "at"
-    try:
-        if job.at is not None:
-            calendar.parse_at(job.at)
-            field = "interval"
-        calendar.build(at=job.at, cron=job.cron, interval=job.interval, tz=zone)
-    except calendar.CalendarError as exc:
-        problems.append(f"{where}.{field}: {exc}")
-    if job.at is None and job.cron is None:
-        for key in ("timezone", "catch_up"):
-            if getattr(job, key) is not None:
-                problems.append(f"{where}.{key}: applies only to a job with at or cron")
-    return problems
-
 
 # Moved to config_checks; kept here for callers of config.X.
 build_timeperiods = config_checks.build_timeperiods

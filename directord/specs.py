@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from directord import config as config_mod
-from directord import config_secrets, redact, scheduler, store, timeperiods
+from directord import config_secrets, job_schedule, redact, scheduler, store, timeperiods
 from directord.jobs import base, registry
 
 
@@ -52,8 +52,8 @@ def build_specs(
         plan = scheduler.Plan(
             name=job.name,
             interval=job.interval or 0.0,  # None with at/cron: the schedule decides
-            schedule=config_mod.job_schedule(job, settings),
-            catch_up=config_mod.job_catch_up(job),
+            schedule=job_schedule.job_schedule(job, settings),
+            catch_up=job_schedule.job_catch_up(job),
             period=periods.get(job.timeperiod) if job.timeperiod else None,
             disabled=job.disabled,
             retry_attempts=job.retry.attempts,

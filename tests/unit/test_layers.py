@@ -3,8 +3,8 @@
 - No import cycles in directord/: module-level imports count, and so do imports inside functions
   unless marked deliberately lazy (``# noqa: PLC0415`` with a comment saying why). Imports under
   ``if TYPE_CHECKING:`` are for the type checker only and do not count.
-- The pure core (timeperiods/, scheduler.py, due_queue.py, jobstate.py, calendar.py, views.py)
-  reaches nothing that does I/O, not even through another module of ours.
+- The pure core (timeperiods/, scheduler.py, due_queue.py, jobstate.py, calendar.py, walltime.py,
+  views.py) reaches nothing that does I/O, not even through another module of ours.
 - store/ imports neither web/ nor jobs/; no job kind (jobs/*) reaches the supervisor.
 """
 
@@ -21,7 +21,7 @@ import directord
 
 PACKAGE_ROOT = Path(directord.__file__).parent
 
-PURE = ("timeperiods", "scheduler", "due_queue", "jobstate", "calendar", "views")
+PURE = ("timeperiods", "scheduler", "due_queue", "jobstate", "calendar", "walltime", "views")
 IO_LIBRARIES = {"aiohttp", "aiosqlite", "asyncpg", "psutil", "subprocess", "socket"}
 IO_ROOMS = ("store", "web", "jobs")
 SUPERVISOR = ("supervisor", "runs", "daemon", "cli")

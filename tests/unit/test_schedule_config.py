@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from directord import config as config_mod
+from directord import job_schedule
 from directord.jobs import registry
 
 
@@ -36,18 +37,18 @@ def test_every_form_is_accepted_and_builds_a_schedule() -> None:
         job(name="macro", cron="@daily", catch_up=0),
     )
     by = {j.name: j for j in settings.jobs}
-    assert config_mod.job_schedule(by["plain"], settings) is None
-    assert config_mod.job_catch_up(by["plain"]) == 3600  # unused: interval jobs never catch up
-    at = config_mod.job_schedule(by["at"], settings)
+    assert job_schedule.job_schedule(by["plain"], settings) is None
+    assert job_schedule.job_catch_up(by["plain"]) == 3600  # unused: interval jobs never catch up
+    at = job_schedule.job_schedule(by["at"], settings)
     assert at is not None
     assert (at.text, at.tz.key) == ("at 02:00", "UTC")
-    twice = config_mod.job_schedule(by["twice"], settings)
+    twice = job_schedule.job_schedule(by["twice"], settings)
     assert twice is not None
     assert (twice.text, twice.tz.key) == ("at 06:00, 18:00:30", "Europe/Berlin")
-    assert config_mod.job_catch_up(by["anchored"]) == 900  # one interval
-    assert config_mod.job_catch_up(by["at"]) == 3600  # 1 h for at and cron
-    assert config_mod.job_catch_up(by["cron"]) == 7200
-    assert config_mod.job_catch_up(by["macro"]) == 0
+    assert job_schedule.job_catch_up(by["anchored"]) == 900  # one interval
+    assert job_schedule.job_catch_up(by["at"]) == 3600  # 1 h for at and cron
+    assert job_schedule.job_catch_up(by["cron"]) == 7200
+    assert job_schedule.job_catch_up(by["macro"]) == 0
 
 
 def test_zone_defaults_to_the_time_periods() -> None:
@@ -57,7 +58,7 @@ def test_zone_defaults_to_the_time_periods() -> None:
             "nights": {"timezone": "America/New_York", "ranges": {"monday": "00:00-06:00"}}
         },
     )
-    sched = config_mod.job_schedule(settings.jobs[0], settings)
+    sched = job_schedule.job_schedule(settings.jobs[0], settings)
     assert sched is not None
     assert sched.tz.key == "America/New_York"
 
@@ -133,5 +134,5 @@ def test_the_readme_schedules_example_is_a_valid_config() -> None:
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     raw = yaml.safe_load(block)
     settings = config_mod.parse(raw, kinds=registry.discover())
-    schedules = [config_mod.job_schedule(j, settings) for j in settings.jobs]
+    schedules = [job_schedule.job_schedule(j, settings) for j in settings.jobs]
     assert [s is None for s in schedules] == [True, False, False, False, False, False]
