@@ -31,7 +31,7 @@ async def execute(
             sup.running[name].run_id = run_id
         lateness = max(0.0, at - scheduled_for)
         sup.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
-        sup.jobs.queue.started(name, at)
+        sup.jobs.queue.started(name, at, scheduled_for)
 
     seen = None
     if trigger is not store.Trigger.manual:

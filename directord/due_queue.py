@@ -78,6 +78,7 @@ class DueQueue:
             self.timings[name] = scheduler.Timing(
                 known_since=t.known_since + seconds,
                 last_attempt=None if t.last_attempt is None else t.last_attempt + seconds,
+                last_scheduled=None if t.last_scheduled is None else t.last_scheduled + seconds,
                 last_finished=None if t.last_finished is None else t.last_finished + seconds,
                 failures=t.failures,
                 requested_at=None if t.requested_at is None else t.requested_at + seconds,
@@ -88,9 +89,12 @@ class DueQueue:
     def timing(self, name: str, now: float) -> scheduler.Timing:
         return self.timings.get(name) or scheduler.Timing(known_since=now)
 
-    def started(self, name: str, at: float) -> None:
-        """A run of ``name`` started at ``at``: it is attempted, any chain request is served."""
-        self.timings[name] = replace(self.timing(name, at), last_attempt=at, requested_at=None)
+    def started(self, name: str, at: float, scheduled_for: float) -> None:
+        """A run of ``name`` scheduled for ``scheduled_for`` started at ``at``: it is attempted,
+        any chain request is served, its next run counts from ``scheduled_for`` (no drift)."""
+        self.timings[name] = replace(
+            self.timing(name, at), last_attempt=at, last_scheduled=scheduled_for, requested_at=None
+        )
 
     def finished(
         self, name: str, started: float, finished: float, failures: int, changed: bool | None

@@ -69,7 +69,7 @@ class JobTable:
         logger.bind(action="run_skipped", job=name).info(
             "not started: disabled in the store (directord job enable {})", name
         )
-        self.queue.started(name, now)
+        self.queue.started(name, now, now)
         self.queue.reschedule(name, now)
         return True
 

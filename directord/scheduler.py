@@ -4,8 +4,14 @@ Pure: no I/O, no clock. Every function takes ``now`` (epoch seconds), so tests d
 fake clock.
 
 Rules (Director's, then better):
-- a job is due at ``last_attempt + interval``; a job that never ran is due at once (at the moment
-  the supervisor first knew it); a disabled job never;
+- a job is due one ``interval`` after the time its last run was scheduled for, not after that
+  run's actual start, so start lateness never adds up (no drift: a 1 s job runs 3,600 times an
+  hour). When more than one interval was missed (downtime, a run longer than its interval), it
+  is due once at the latest slot of that grid at or before now, so it runs at once, once, and
+  stays on its grid (no catch-up burst). The grid counts from the run's start instead when the
+  scheduled time is not known (after a restart: the store keeps the start) or belongs to
+  another run (news of a run on another node); a job that never ran is due at once (at the
+  moment the supervisor first knew it); a disabled job never;
 - a job with a calendar schedule (``at``/``cron``) is due at its next start after its last
   attempt, or once at the latest one it missed while the daemon was down (within ``catch_up``);
   one that never ran waits for its first start (calendar.next_start);
@@ -23,6 +29,7 @@ Rules (Director's, then better):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -53,6 +60,7 @@ class Timing:
     last_attempt: float | None = None
     last_finished: float | None = None
     failures: int = 0  # consecutive failed runs
+    last_scheduled: float | None = None  # the scheduled_for of the run started at last_attempt
     requested_at: float | None = None  # a chain request: a job this one follows succeeded
 
 
@@ -84,7 +92,7 @@ def due(plan: Plan, timing: Timing, now: float) -> Due | None:
     elif timing.last_attempt is None:
         at = timing.known_since
     else:
-        at = timing.last_attempt + plan.interval
+        at = next_slot(_anchor(timing, plan.interval), plan.interval, now)
     retry = False
     if (
         timing.failures > 0
@@ -111,6 +119,26 @@ def due(plan: Plan, timing: Timing, now: float) -> Due | None:
         if opened is not None and opened <= now:
             return Due(opened, plan.name, retry, True, chained, catch_up)
     return Due(at, plan.name, retry, chained=chained, catch_up=catch_up)
+
+
+def _anchor(timing: Timing, interval: float) -> float:
+    """Where the job's interval grid counts from: the time its last run was scheduled for, when
+    that run started within one interval of it; else the run's start."""
+    start, scheduled = timing.last_attempt, timing.last_scheduled
+    assert start is not None
+    if scheduled is not None and start - interval < scheduled <= start:
+        return scheduled
+    return start
+
+
+def next_slot(anchor: float, interval: float, now: float) -> float:
+    """The next slot of the grid ``anchor + k * interval`` (k >= 1) a job is due at, seen at
+    ``now``: the first one, or, when later ones have passed too, the latest at or before ``now``
+    (one run for all the missed slots, on the grid)."""
+    at = anchor + interval
+    if at + interval > now or interval <= 0:
+        return at
+    return anchor + math.floor((now - anchor) / interval) * interval
 
 
 def all_due(

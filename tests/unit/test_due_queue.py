@@ -33,7 +33,7 @@ def test_new_jobs_are_due_at_once_oldest_first_under_the_limit() -> None:
 
 def test_rescheduling_leaves_stale_entries_that_are_skipped() -> None:
     q = queue(Plan("a", 60))
-    q.started("a", T0)
+    q.started("a", T0, T0)
     for _ in range(5):  # every reschedule bumps the generation; older entries are stale
         q.reschedule("a", T0)
     assert q.next_due() == (T0 + 60, "a")
@@ -45,13 +45,13 @@ def test_rescheduling_leaves_stale_entries_that_are_skipped() -> None:
 def test_a_finished_run_reschedules_by_interval_and_retries_after_backoff() -> None:
     q = queue(Plan("a", 300, retry_attempts=1, retry_backoff=10))
     [_start] = q.choose((), 1, T0)
-    q.started("a", T0)
+    q.started("a", T0, T0)
     assert q.finished("a", T0, T0 + 2, failures=1, changed=None) == []
     assert q.next_due() == (T0 + 12, "a")  # the retry, before the interval
     [retry] = q.choose((), 1, T0 + 12)
     assert retry.due is not None
     assert retry.due.retry
-    q.started("a", T0 + 12)
+    q.started("a", T0 + 12, T0 + 12)
     q.finished("a", T0 + 12, T0 + 13, failures=2, changed=None)  # no attempts left
     assert q.next_due() == (T0 + 312, "a")
 
@@ -72,14 +72,14 @@ def test_a_job_waits_for_the_job_it_follows() -> None:
     # Both due: only "first" starts, even with room for two.
     assert names(q.choose((), 2, T0)) == ["first"]
     assert names(q.choose({"first"}, 1, T0 + 1)) == []  # "first" still runs
-    q.started("first", T0)
+    q.started("first", T0, T0)
     q.finished("first", T0, T0 + 1, failures=0, changed=True)
     assert names(q.choose((), 2, T0 + 1)) == ["second"]  # due since it became known
-    q.started("second", T0 + 1)
+    q.started("second", T0 + 1, T0 + 1)
     q.finished("second", T0 + 1, T0 + 2, failures=0, changed=True)
     assert q.choose((), 2, T0 + 3) == []
     # "first" runs again (manually): its success requests "second" at once, as a chain.
-    q.started("first", T0 + 10)
+    q.started("first", T0 + 10, T0 + 10)
     assert q.finished("first", T0 + 10, T0 + 11, failures=0, changed=True) == ["second"]
     [second] = q.choose((), 2, T0 + 11)
     assert second.name == "second"

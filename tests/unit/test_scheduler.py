@@ -46,7 +46,7 @@ def test_disabled_never_due() -> None:
 def test_oldest_due_first_ties_by_name() -> None:
     plans = [Plan("c", 60), Plan("b", 60), Plan("a", 60), Plan("z", 60)]
     timings = {
-        "c": Timing(T0, last_attempt=T0 - 120),  # due T0-60
+        "c": Timing(T0, last_attempt=T0 - 100),  # due T0-40
         "b": Timing(T0, last_attempt=T0 - 61),  # due T0-1
         "a": Timing(T0, last_attempt=T0 - 61),  # due T0-1
         "z": Timing(T0, last_attempt=T0 - 10),  # due T0+50
@@ -86,9 +86,10 @@ def test_late_job_does_not_run_outside_its_period() -> None:
     d = scheduler.due(plan, timing, seven)
     assert d is not None
     assert d.at == datetime(2026, 11, 24, 22, 0, tzinfo=UTC).timestamp()
-    # Inside the period the late job runs at once, oldest due first.
+    # Inside the period the late job runs at once, once, scheduled for the latest slot of its
+    # grid that passed (00:00 and 01:00 were missed: 01:00).
     one = datetime(2026, 11, 24, 1, 0, tzinfo=UTC).timestamp()
-    assert scheduler.pending([plan], {"backup": timing}, one) == [Due(seven - 7 * 3600, "backup")]
+    assert scheduler.pending([plan], {"backup": timing}, one) == [Due(one, "backup")]
 
 
 def test_period_that_never_comes_back() -> None:
