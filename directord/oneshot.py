@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from directord import due_queue, runs, scheduler, store
+from directord import due_queue, runs, scheduler, specs, store
+from directord.jobs import selection
 
 if TYPE_CHECKING:
     from directord.runs import RunReport
@@ -45,3 +46,24 @@ async def run_now(sup: Supervisor, name: str) -> RunReport | None:
     report = await sup.execute(sup.specs[name], sup.clock(), store.Trigger.manual)
     await sup.flush()
     return report
+
+
+async def run_kind(
+    sup: Supervisor, name: str, kind: str, kind_settings: dict[str, Any]
+) -> tuple[RunReport | None, list[Any]]:
+    """A run of ``kind`` that is not one of the config's jobs (``import run SOURCE`` is the job
+    ``import:SOURCE`` of kind ``import``): the kind's own run, recorded like any run, trigger
+    manual (a real row: the run id the kind gets is real, ``job history import:SOURCE`` shows
+    it). Returns the report (None: not claimed, it runs in another process) and the outcomes a
+    selection kind computed, in full."""
+    spec = specs.one_off(name, kind, kind_settings, sup.daemon_settings, sup.kinds)
+    outcomes: list[Any] = []
+    token = selection.collected.set(outcomes)
+    try:
+        report = await sup.executor.execute(
+            spec, sup.clock(), store.Trigger.manual, 1, sup.daemon_settings, lambda *_: None
+        )
+    finally:
+        selection.collected.reset(token)
+    await sup.flush()
+    return report, outcomes

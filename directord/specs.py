@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
+
 from directord import config as config_mod
-from directord import config_secrets, job_schedule, redact, scheduler, store, timeperiods
+from directord import config_secrets, errors, job_schedule, redact, scheduler, store, timeperiods
 from directord.jobs import base, registry
 
 
@@ -65,6 +67,30 @@ def build_specs(
         assert kind is not None  # validate_jobs reported unknown kinds
         specs[job.name] = JobSpec(job, kind, validated[job.name], plan)
     return specs, periods
+
+
+def one_off(
+    name: str,
+    kind_name: str,
+    kind_settings: dict[str, Any],
+    settings: config_mod.Settings,
+    kinds: registry.Kinds,
+) -> JobSpec:
+    """The spec of a run that is not one of the config's jobs (``import run SOURCE``): the kind's
+    settings validated and checked against the config like a job's; no schedule, no timeout."""
+    kind = kinds.get(kind_name)
+    if kind is None:
+        raise config_mod.ConfigError([errors.unknown("job kind", kind_name, kinds.names())])
+    try:
+        validated = kind.Settings.model_validate(kind_settings)
+    except pydantic.ValidationError as exc:
+        raise config_mod.ConfigError(errors.validation_errors(exc, ("settings",))) from None
+    problems = kind.check_config(validated, settings)
+    if problems:
+        raise config_mod.ConfigError(problems, settings.source)
+    # Not validated as a job name: it is made of a source's or a rule's name, which may be any.
+    job = config_mod.JobConfig.model_construct(name=name, kind=kind_name, settings=kind_settings)
+    return JobSpec(job, kind, validated, scheduler.Plan(name=name, interval=0.0))
 
 
 def followers_of(specs: dict[str, JobSpec]) -> dict[str, list[scheduler.Plan]]:

@@ -99,3 +99,12 @@ def unknown_job(settings: config_mod.Settings, name: str) -> NoReturn:
     from directord import config as config_mod  # noqa: PLC0415
 
     fail(config_mod.unknown("job", name, (j.name for j in settings.jobs)))
+
+
+def elsewhere(run: store.Run | None) -> str:
+    # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
+    from directord import store, tables  # noqa: PLC0415
+
+    if run is None or run.state is not store.RunState.running:
+        return "it was claimed by another process"
+    return f"it is running in another process (run {run.id}, since {tables.when(run.started)})"

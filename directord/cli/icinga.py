@@ -5,16 +5,14 @@ list``: the Icinga pipeline from the command line.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from directord.cli.common import (
     EXIT_FAILED,
     Context,
-    R,
+    elsewhere,
     fail,
     guard,
     handles_config_errors,
@@ -22,55 +20,32 @@ from directord.cli.common import (
 )
 
 if TYPE_CHECKING:
-    import aiohttp
-
-    from directord import config as config_mod
     from directord import store
+    from directord.supervisor import RunReport, Supervisor
 
 # -- import, sync, objects, activity, deployments ----------------------------------------------
 
 
-async def _to_thread(fn: Callable[..., R], *args: object) -> R:
+def _run_kind(obj: Context, kind: str, name: str, **kind_settings: Any) -> list[Any]:
+    """The ``kind``'s own run for one source or rule, recorded as the run of the job
+    ``KIND:NAME`` (trigger manual) like any job's; returns the kind's outcomes. A failed run
+    fails the command (exit 1) with the run's summary on stderr."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
-    import asyncio  # noqa: PLC0415
+    from directord import daemon, oneshot  # noqa: PLC0415
 
-    return await asyncio.to_thread(fn, *args)
+    job = f"{kind}:{name}"
 
+    async def one(sup: Supervisor) -> tuple[RunReport | None, list[Any], store.Run | None]:
+        report, outcomes = await oneshot.run_kind(sup, job, kind, kind_settings)
+        latest = None if report else await sup.store.history(job, 1)
+        return report, outcomes, latest[0] if latest else None
 
-def _pipeline(
-    settings: config_mod.Settings,
-    fn: Callable[[store.Store, Callable[[], aiohttp.ClientSession]], Awaitable[R]],
-) -> R:
-    """``fn(store, http)`` for import and sync runs from the command line; a source's error
-    fails the command (exit 1) with the source's own message."""
-    # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
-    import asyncio  # noqa: PLC0415
-
-    import aiohttp  # noqa: PLC0415
-
-    from directord import store  # noqa: PLC0415
-    from directord.icinga.errors import SourceError  # noqa: PLC0415
-
-    async def main() -> R:
-        async with store.open(settings) as db:
-            session: aiohttp.ClientSession | None = None
-
-            def http() -> aiohttp.ClientSession:
-                nonlocal session
-                if session is None:
-                    session = aiohttp.ClientSession(headers={"User-Agent": "directord"})
-                return session
-
-            try:
-                return await fn(db, http)
-            finally:
-                if session is not None:
-                    await session.close()
-
-    try:
-        return guard(lambda: asyncio.run(main()))
-    except SourceError as exc:
-        fail(str(exc), EXIT_FAILED)
+    report, outcomes, latest = guard(lambda: daemon.run(one, obj.settings()))
+    if report is None:
+        fail(f"{job} was not started: {elsewhere(latest)}", EXIT_FAILED)
+    if not report.ok:
+        fail(report.summary, EXIT_FAILED)
+    return outcomes
 
 
 @click.group("import")
@@ -86,23 +61,11 @@ def import_run(obj: Context, source: str) -> None:
     """Fetch SOURCE now and keep its rows as a new row set if they changed (exit 1 on failure)."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import config as config_mod  # noqa: PLC0415
-    from directord.icinga import pipeline  # noqa: PLC0415
 
     settings = obj.settings()
     if source not in settings.import_sources:
         fail(config_mod.unknown("import source", source, settings.import_sources))
-    outcome = _pipeline(
-        settings,
-        lambda db, http: pipeline.run_import(
-            source,
-            settings.import_sources[source],
-            db,
-            base_dir=settings.base_dir,
-            http=http,
-            to_thread=_to_thread,
-            now=time.time(),
-        ),
-    )
+    [outcome] = _run_kind(obj, "import", source, source=source)
     click.echo(outcome.summary)
 
 
@@ -122,22 +85,11 @@ def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import config as config_mod  # noqa: PLC0415
     from directord import tables  # noqa: PLC0415
-    from directord.icinga import pipeline  # noqa: PLC0415
 
     settings = obj.settings()
     if rule not in settings.sync_rules:
         fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
-    outcome = _pipeline(
-        settings,
-        lambda db, _http: pipeline.run_sync(
-            rule,
-            settings.sync_rules[rule],
-            db,
-            to_thread=_to_thread,
-            now=time.time(),
-            apply=not dry_run,
-        ),
-    )
+    [outcome] = _run_kind(obj, "sync", rule, rule=rule, apply=not dry_run)
     changes = [c.as_json() for c in outcome.changes]
     if as_json:
         doc = {"rule": rule, "applied": outcome.applied, "counts": outcome.counts}

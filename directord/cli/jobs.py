@@ -15,6 +15,7 @@ import click
 from directord.cli.common import (
     EXIT_FAILED,
     Context,
+    elsewhere,
     fail,
     guard,
     handles_config_errors,
@@ -36,15 +37,6 @@ def _report_line(r: RunReport) -> str:
 
     took = tables.took(r.finished - r.started)
     return f"{r.job}: {r.state} in {took} (run {r.run_id}): {r.summary}"
-
-
-def _elsewhere(run: store.Run | None) -> str:
-    # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
-    from directord import store, tables  # noqa: PLC0415
-
-    if run is None or run.state is not store.RunState.running:
-        return "it was claimed by another process"
-    return f"it is running in another process (run {run.id}, since {tables.when(run.started)})"
 
 
 @click.group("jobs")
@@ -82,7 +74,7 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
                 skipped.append(f"{name}: skipped, disabled (directord job enable {name})")
             elif name not in ran:
                 latest = await sup.store.history(name, 1)
-                skipped.append(f"{name}: skipped, {_elsewhere(latest[0] if latest else None)}")
+                skipped.append(f"{name}: skipped, {elsewhere(latest[0] if latest else None)}")
         return reports, skipped
 
     reports, skipped = guard(lambda: daemon.run(once, settings))
@@ -224,7 +216,7 @@ def job_run(obj: Context, name: str, force: bool) -> None:
 
     result, latest = guard(lambda: daemon.run(one, settings))
     if result is None:
-        fail(f"job {name!r} was not started: {_elsewhere(latest)}", EXIT_FAILED)
+        fail(f"job {name!r} was not started: {elsewhere(latest)}", EXIT_FAILED)
     click.echo(_report_line(result))
     sys.exit(0 if result.ok else EXIT_FAILED)
 

@@ -5,6 +5,7 @@ each in turn, failing with the first one's error."""
 from __future__ import annotations
 
 import abc
+import contextvars
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -16,6 +17,12 @@ from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
 Item = TypeVar("Item")
 Outcome = TypeVar("Outcome")
+
+# Where a caller that shows every outcome in full collects them (``directord sync run`` prints
+# each change; the run's details keep a bounded summary): set around the run, None otherwise.
+collected: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "selection_outcomes", default=None
+)
 
 
 class Selection(BaseModel):
@@ -91,4 +98,7 @@ class SelectionJob(Job, Generic[Item, Outcome]):
                 raise JobFailed(str(exc), **self.failed(outcomes)) from None
             ctx.log.bind(action=self.done_action).info(self.summary(outcome))
             outcomes.append(outcome)
+        sink = collected.get()
+        if sink is not None:
+            sink.extend(outcomes)
         return self.result(ctx, outcomes)

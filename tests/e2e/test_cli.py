@@ -157,6 +157,34 @@ def test_output_durations_zones_iso_json_and_headers(csv_config: Path) -> None:
     assert "    grace_period: duration = 0s" in kinds
 
 
+def test_import_and_sync_run_are_recorded_runs_of_their_kinds(
+    csv_config: Path, tmp_path: Path
+) -> None:
+    # The same run path as the kinds' (issue 10.6): a row per run, job KIND:NAME, trigger manual.
+    imported = directord(csv_config, "import", "run", "cmdb")
+    assert (imported.exit_code, imported.stdout) == (0, "cmdb: 1 rows, new row set 1\n")
+    [run] = json.loads(directord(csv_config, "job", "history", "import:cmdb", "--json").stdout)
+    assert (run["kind"], run["trigger"], run["state"]) == ("import", "manual", "succeeded")
+    assert run["summary"] == "cmdb: 1 rows, new row set 1"
+    dry = directord(csv_config, "sync", "run", "hosts", "--dry-run", "--json")
+    doc = json.loads(dry.stdout)
+    assert (dry.exit_code, doc["applied"], doc["counts"]["created"]) == (0, False, 1)
+    assert [c["name"] for c in doc["changes"]] == ["h1"]
+    [sync] = json.loads(directord(csv_config, "job", "history", "sync:hosts", "--json").stdout)
+    assert (sync["kind"], sync["trigger"], sync["changed"]) == ("sync", "manual", False)
+    assert directord(csv_config, "objects", "list", "--json").stdout.strip() == "[]"
+    # A failing source fails the command with its message, and the run is recorded as failed.
+    (tmp_path / "hosts.csv").unlink()
+    failed = directord(csv_config, "import", "run", "cmdb")
+    assert failed.exit_code == 1
+    message = failed.stderr.splitlines()[-1]
+    assert message.startswith("directord: cannot read ")
+    assert message.endswith("hosts.csv: No such file or directory")
+    newest = json.loads(directord(csv_config, "job", "history", "import:cmdb", "--json").stdout)
+    assert [r["state"] for r in newest] == ["failed", "succeeded"]
+    assert message == f"directord: {newest[0]['summary']}"
+
+
 def test_activity_shows_each_sync_with_before_and_after(csv_config: Path, tmp_path: Path) -> None:
     assert directord(csv_config, "activity").stdout.strip() == "no sync has changed anything yet"
     assert directord(csv_config, "jobs", "run").exit_code == 0
@@ -164,7 +192,8 @@ def test_activity_shows_each_sync_with_before_and_after(csv_config: Path, tmp_pa
     assert directord(csv_config, "import", "run", "cmdb").exit_code == 0
     assert directord(csv_config, "sync", "run", "hosts").exit_code == 0
     lines = directord(csv_config, "activity").stdout.splitlines()
-    assert re.match(r"#2  .* rule hosts: 0 created, 1 modified, 0 deleted", lines[0])
+    # The command line's sync is a recorded run too (issue 10.6), so its entry names the run.
+    assert re.match(r"#2  .* rule hosts \(run \d+\): 0 created, 1 modified, 0 deleted", lines[0])
     assert lines[1].split() == ["modify", "Host", "h1"]
     assert lines[2].strip() == 'address: "192.0.2.1" -> "192.0.2.9"'
     assert re.match(r"#1  .* rule hosts \(run \d+\): 1 created", lines[3])
