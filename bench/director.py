@@ -17,15 +17,11 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,32 +120,6 @@ def _jobs(site: director_site.Site, every: list[int]) -> dict[int, int]:
     return out
 
 
-@contextlib.contextmanager
-def _process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[Any]]:
-    out = log.open("w")
-    # gipfl's daemon re-executes $_ (the shell's last command) for its job children: a value
-    # inherited from whoever started this bench would run the wrong program.
-    base = {k: v for k, v in os.environ.items() if k != "_"}
-    proc = subprocess.Popen(
-        argv,
-        env={**base, **env},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        out.close()
-
-
 def _exact_lateness(db: Path) -> dict[str, float | None]:
     conn = sqlite3.connect(db)
     try:
@@ -188,7 +158,6 @@ def main() -> None:
                 }
             )
         )
-        director_cmd = [director_site.ICINGACLI, "director", "daemon", "run"]
         directord_cmd = [
             sys.executable,
             "-m",
@@ -200,8 +169,8 @@ def main() -> None:
             "--forever",
         ]
         with (
-            _process(director_cmd, theirs.env, tmp / "director.log") as d_proc,
-            _process(directord_cmd, {}, tmp / "directord.log") as o_proc,
+            theirs.director_daemon(tmp / "director.log") as d_proc,
+            director_site.session(directord_cmd, {}, tmp / "directord.log") as o_proc,
         ):
 
             async def both() -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -131,6 +132,12 @@ class Site:
         row = self.sql(f"SELECT {', '.join(cols)} FROM director_job WHERE id = {job_id}")[0]
         return dict(zip(cols, row, strict=True))
 
+    def director_daemon(
+        self, log: Path
+    ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+        """Director's own runner, ``icingacli director daemon run``, its job children included."""
+        return session([ICINGACLI, "director", "daemon", "run"], self.env, log)
+
     def reset(self) -> None:
         """No jobs, no periods, no sources: each test starts from an empty Director."""
         for table in (
@@ -143,6 +150,31 @@ class Site:
             "director_setting",
         ):
             self.sql(f"DELETE FROM {table}")
+
+
+@contextlib.contextmanager
+def session(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` in a session of its own (output to ``log``), stopped with its whole process
+    group: SIGTERM, SIGKILL after 20 s, and SIGKILL for anything of it left."""
+    # gipfl's daemon re-executes $_ (the shell's last command) for its job children: a value
+    # inherited from whoever started us would run the wrong program.
+    base = {k: v for k, v in os.environ.items() if k != "_"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, env={**base, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _require() -> None:

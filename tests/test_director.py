@@ -9,15 +9,17 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import urllib.error
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests import director_site
-from tests.conftest import Daemon, cli, free_port, runs, wait_for, write_config
+from tests.conftest import Daemon, cli, free_port, http, runs, wait_for, write_config
 
 pytestmark = [pytest.mark.director, pytest.mark.slow]
 
@@ -293,3 +295,67 @@ def test_director_check_lists_jobs_disagreements_and_a_running_director_daemon(
             f" VALUES ({version}, NOW())"
         )
     site.sql("DELETE FROM director_daemon_info")
+
+
+def _status_jobs(config: Path) -> dict[str, dict[str, Any]]:
+    """The jobs of the daemon's /status; none while it does not listen yet."""
+    listen = yaml.safe_load(config.read_text())["http"]["listen"]
+    try:
+        code, body = http(f"http://{listen}/status", timeout=10)
+    except urllib.error.URLError:
+        return {}
+    assert code == 200, body
+    return {j["name"]: j for j in json.loads(body)["jobs"]}
+
+
+def _epoch(iso: str | None) -> float | None:
+    return None if iso is None else datetime.fromisoformat(iso).timestamp()
+
+
+def _last_attempt(site: director_site.Site, job_id: int) -> float:
+    expr = (
+        "extract(epoch FROM ts_last_attempt)"
+        if site.dialect == "postgresql"
+        else "UNIX_TIMESTAMP(ts_last_attempt)"
+    )
+    return float(site.sql(f"SELECT {expr} FROM director_job WHERE id = {job_id}")[0][0])
+
+
+def test_taking_over_counts_from_the_last_attempt_director_recorded(
+    site: director_site.Site, tmp_path: Path, daemon_factory: Callable[..., Daemon]
+) -> None:
+    site.reset()
+    ran = site.add_job("hk-ran", director_site.HOUSEKEEPING, 3600)
+    # Director's own daemon runs it (recording ts_last_attempt itself); then the switch.
+    with site.director_daemon(tmp_path / "director-daemon.log"):
+        wait_for(
+            lambda: site.job(ran)["last_attempt_succeeded"] == "y",
+            120,
+            "Director's daemon to run hk-ran",
+        )
+    recorded = _last_attempt(site, ran)
+    site.add_job("hk-new", director_site.HOUSEKEEPING, 3600)
+    config = _config(tmp_path, site)
+    daemon = daemon_factory(config)
+
+    # A job Director never ran is due at once; the one it ran is due an interval after that run.
+    wait_for(lambda: _finished(daemon.db, "hk-new"), 120, "the first run of hk-new")
+    jobs = _status_jobs(config)
+    assert _epoch(jobs["director:hk-ran"]["next_due"]) == pytest.approx(recorded + 3600, abs=0.01)
+    assert runs(daemon.db, "director:hk-ran") == []
+    assert _last_attempt(site, ran) == recorded
+
+    # After a restart directord's own record counts too (its exact start, not Director's whole
+    # second): the job it ran is not due again at once.
+    [first] = _finished(daemon.db, "hk-new")
+    daemon.stop()
+    again = daemon_factory(config)
+    wait_for(
+        lambda: "director:hk-new" in _status_jobs(config), 60, "Director's jobs after the restart"
+    )
+    jobs = _status_jobs(config)
+    assert _epoch(jobs["director:hk-new"]["next_due"]) == pytest.approx(
+        first["started"] + 3600, abs=0.01
+    )
+    assert _epoch(jobs["director:hk-ran"]["next_due"]) == pytest.approx(recorded + 3600, abs=0.01)
+    assert len(runs(again.db, "director:hk-new")) == 1

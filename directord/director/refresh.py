@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from loguru import logger
 
 from directord import config as config_mod
+from directord import views
 from directord.director import config as director_config
 from directord.director import db as db_mod
 from directord.director import model, periods, reader
@@ -57,6 +59,37 @@ def job_configs(
     return jobs, periods_out, errors
 
 
+def director_attempts(
+    cfg: director_config.DirectorConfig, snapshot: model.Snapshot
+) -> dict[str, float]:
+    """Director's recorded ``ts_last_attempt`` of each selected job that has one, by its name in
+    directord. Pure."""
+    return {
+        cfg.job_name(j.name): j.last_attempt
+        for j in snapshot.jobs
+        if cfg.selects(j.name) and j.last_attempt is not None
+    }
+
+
+def seed(table: Any, attempts: dict[str, float], now: float) -> list[str]:
+    """Before a reload adds jobs to the supervisor's job table: each job joining the schedule
+    counts from the latest attempt anyone recorded, directord (its store, read at start-up)
+    or Director (a run by Director's own daemon 5 s ago with a 60 s interval is due in 55 s,
+    not now). The reload keeps a timing it finds. Returns the jobs seeded from Director."""
+    seeded = []
+    for name, director_at in attempts.items():
+        if name in table.specs:
+            continue  # scheduled already: directord's own runs count from here on
+        timing = table.timings.get(name) or views.timing_from_state(table.states.get(name), now)
+        if timing.last_attempt is not None and timing.last_attempt >= director_at:
+            table.timings[name] = timing
+            continue
+        # A future ts_last_attempt (a clock ahead of ours) counts as now, as for the store.
+        table.timings[name] = replace(timing, last_attempt=min(director_at, now))
+        seeded.append(name)
+    return seeded
+
+
 def changes(
     old: dict[str, config_mod.JobConfig], new: dict[str, config_mod.JobConfig]
 ) -> list[str]:
@@ -91,6 +124,9 @@ class Refresher:
         self.last_error: str | None = None
         self.disable_all = False
         self.refreshes = 0
+
+    def _now(self) -> float:
+        return float(self.supervisor.clock())
 
     def merge(self, base: config_mod.Settings) -> config_mod.Settings:
         """``base`` (config.yaml) plus Director's jobs and periods; config.yaml's win a name."""
@@ -148,6 +184,12 @@ class Refresher:
         self.disable_all = snapshot.disable_all_jobs
         for line in lines:
             logger.bind(action="director_job_changed").info("director: {}", line)
+        # No await between seeding and the reload's synchronous part: the loop must not
+        # dispatch a new job before it knows Director's last attempt.
+        for name in seed(self.supervisor.jobs, director_attempts(cfg, snapshot), self._now()):
+            logger.bind(action="director_job_seeded", job=name).info(
+                "director: {} counts from Director's last attempt", name
+            )
         await self.supervisor.apply_reload(self.merge(self.base))
         return lines
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from directord import config as config_mod
-from directord import supervisor
+from directord import jobstate, jobtable, supervisor
+from directord import specs as specs_mod
 from directord.director import check, model, periods, refresh, state
 from directord.director import config as director_config
 from directord.jobs import director as director_kind
@@ -143,3 +144,35 @@ def test_only_edits_the_child_stored_over_are_put_back() -> None:
     assert state.reverted_edits(before, seen, before) == {"run_import": "y"}
     assert state.reverted_edits(before, seen, seen) == {}
     assert state.reverted_edits(before, before, before) == {}
+
+
+def test_jobs_joining_the_schedule_count_from_directors_last_attempt() -> None:
+    kinds = kinds_registry.discover()
+    base = config_mod.parse({"director": {"dsn": CFG.dsn}}, kinds=kinds)
+    now = MONDAY + 3600
+    jobs = (
+        model.DirectorJob(1, "recent", model.HOUSEKEEPING, False, 60, None, last_attempt=now - 5),
+        model.DirectorJob(2, "never", model.HOUSEKEEPING, False, 60, None),
+        model.DirectorJob(3, "ahead", model.HOUSEKEEPING, False, 60, None, last_attempt=now + 90),
+        model.DirectorJob(4, "ours", model.HOUSEKEEPING, False, 60, None, last_attempt=now - 50),
+    )
+    r = refresh.Refresher(None, base)
+    r.jobs = {j.name: j for j in refresh.job_configs(CFG, _snapshot(jobs=jobs))[0]}
+    table = jobtable.JobTable(*specs_mod.build_specs(base, kinds))
+    # directord ran "ours" itself after Director did (its store, read at start-up).
+    table.load(
+        {"director:ours": jobstate.JobState("director:ours", last_attempt=now - 20)}, now, True
+    )
+    attempts = refresh.director_attempts(CFG, _snapshot(jobs=jobs))
+    assert refresh.seed(table, attempts, now) == ["director:recent", "director:ahead"]
+    table.replace(*specs_mod.build_specs(r.merge(base), kinds), now)
+    due = {n: table.queue.timing(n, now).last_attempt for n in table.specs}
+    assert due == {
+        "director:recent": now - 5,
+        "director:never": None,
+        "director:ahead": now,  # a clock ahead of ours: counts as now
+        "director:ours": now - 20,
+    }
+    assert table.queue.next_due() == (now, "director:never")
+    # Once scheduled, directord's own runs count: a later refresh seeds nothing.
+    assert refresh.seed(table, {"director:recent": now + 1}, now + 1) == []
