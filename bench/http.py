@@ -10,14 +10,10 @@ Targets (issue 4): /health >= 3,000 req/s on one core, p99 < 20 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,14 +24,7 @@ from typing import Any
 
 import yaml
 
-PLUGINS = Path(__file__).resolve().parent.parent / "tests" / "plugins"
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench import load as bench_load
 
 
 def start_daemon(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -55,10 +44,9 @@ def start_daemon(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PYTHONPATH=str(PLUGINS))
+    env = dict(os.environ, PYTHONPATH=str(bench_load.PLUGINS))
     cmd = [sys.executable, "-m", "directord", "--config", str(path), "jobs", "run", "--forever"]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", *cmd]
+    cmd = bench_load.pinned(cmd, 0)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -73,77 +61,17 @@ def start_daemon(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the daemon did not come up")
 
 
-def _ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(text)
-    return float(match.group(1)) * UNITS[match.group(2)]
-
-
-def with_wrk(url: str, seconds: float, connections: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "1", *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "tool": "wrk",
-        "req_per_s": round(rps),
-        "p50_ms": round(p50, 2),
-        "p99_ms": round(p99, 2),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-    }
-
-
-def with_aiohttp(url: str, seconds: float, connections: int) -> dict[str, Any]:
-    import aiohttp
-
-    latencies: list[float] = []
-    bad = 0
-
-    async def worker(session: aiohttp.ClientSession, until: float) -> None:
-        nonlocal bad
-        while time.monotonic() < until:
-            started = time.perf_counter()
-            async with session.get(url) as response:
-                await response.read()
-                bad += response.status != 200
-            latencies.append(time.perf_counter() - started)
-
-    async def main() -> float:
-        connector = aiohttp.TCPConnector(limit=connections)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            began = time.monotonic()
-            until = began + seconds
-            await asyncio.gather(*(worker(session, until) for _ in range(connections)))
-            return time.monotonic() - began
-
-    elapsed = asyncio.run(main())
-    q = statistics.quantiles(latencies, n=100)
-    return {
-        "tool": "aiohttp client",
-        "req_per_s": round(len(latencies) / elapsed),
-        "p50_ms": round(q[49] * 1000, 2),
-        "p99_ms": round(q[98] * 1000, 2),
-        "non_2xx": bad,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    load = with_wrk if shutil.which("wrk") else with_aiohttp
-    port = free_port()
+    port = bench_load.free_port()
     tmp = Path(tempfile.mkdtemp(prefix="directord-http-"))
     proc = start_daemon(tmp, port)
     try:
         results = {
-            path: load(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections)
+            path: bench_load.run(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections)
             for path in ("/health", "/status")
         }
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:

@@ -13,7 +13,7 @@ from directord import specs as specs_mod
 from directord import views as views_mod
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from directord.runs import RunReport
 
@@ -109,10 +109,15 @@ class JobTable:
         return chained
 
     def views(
-        self, running: Mapping[str, views_mod.ActiveRunLike], now: float
+        self,
+        running: Mapping[str, views_mod.ActiveRunLike],
+        now: float,
+        names: Iterable[str] | None = None,
     ) -> list[views_mod.JobView]:
+        """Every job's view, or only those of ``names`` (that are configured)."""
+        specs = self.specs if names is None else [self.specs[n] for n in names if n in self.specs]
         return views_mod.job_views(
-            self.specs, self.states, running, now, self.timings, self.store_disabled
+            specs, self.states, running, now, self.timings, self.store_disabled
         )
 
     def _plans(self) -> dict[str, scheduler.Plan]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -306,6 +306,6 @@ class Supervisor:
         """Job states recorded by other nodes (the store's NOTIFY listener calls this)."""
         self.claims.observe(states)
 
-    def job_views(self, now: float) -> list[views_mod.JobView]:
-        """One view per job for ``jobs list``, /status and the web."""
-        return self.jobs.views(self.running, now)
+    def job_views(self, now: float, names: Iterable[str] | None = None) -> list[views_mod.JobView]:
+        """One view per job (or per job of ``names``) for ``jobs list``, /status and the web."""
+        return self.jobs.views(self.running, now, names)

@@ -24,7 +24,6 @@ def install(
     """The API (always; it answers 403 until a token or users are configured) and the pages
     (only with ``web.users``: without them ``/`` says how to turn them on)."""
     app[web_keys.CATALOG] = jobs
-    app[web_keys.JOBS_CACHE] = jobscache.JobsCache(app[web_keys.SUPERVISOR], jobs)
     app[web_keys.API_TOKEN] = token
     users: dict[str, tuple[str, str]] = {
         u.name: (u.password_hash, u.role) for u in settings.web.users
@@ -34,7 +33,10 @@ def install(
     app[web_keys.THROTTLE] = auth.LoginThrottle()
     app.middlewares.append(login.sessions)
     app.add_routes(rest.routes())
-    pages.setup(app)
+    templates = pages.setup(app)
+    app[web_keys.JOBS_CACHE] = jobscache.JobsCache(
+        app[web_keys.SUPERVISOR], jobs, templates.get_template("_job_rows.html")
+    )
 
 
 def tls_context(settings: config_mod.Settings) -> ssl.SSLContext | None:

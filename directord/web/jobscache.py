@@ -2,66 +2,92 @@
 every request from there (a daemon with 1,000 jobs would otherwise spend most of each request,
 and of its event loop, building the same answer again).
 
-A rebuild walks the jobs in slices and yields to the loop between them, so a request for
-``/health`` or a job's start is never held up by it; requests meanwhile get the last complete
-answer, which is at most about a second old (the pages poll every second anyway).
+A rebuild takes the jobs a slice at a time (views, rows, their JSON and their table rows) and
+yields to the loop between slices, so a request for ``/health`` or a job's start waits for one
+slice at most, never for the whole; requests meanwhile get the last complete answer, which is at
+most about a second old (the pages poll every second anyway). The answers are kept encoded: a
+request for every job copies bytes, it builds nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from directord import events
 from directord.web import presenters
 
 if TYPE_CHECKING:
+    import jinja2
+
     from directord.catalog import Catalog
     from directord.supervisor import Supervisor
+    from directord.views import JobView
 
 MAX_AGE = 1.0
-SLICE = 100
-CSRF_MARK = "\x00csrf\x00"  # replaced by each session's token when a page is served
+# Jobs per slice: each takes a fraction of a millisecond of the loop (Jinja's rows the most).
+SLICE = 20
 
 
 class JobsCache:
-    def __init__(self, supervisor: Supervisor, jobs: Catalog) -> None:
+    def __init__(
+        self, supervisor: Supervisor, jobs: Catalog, rows_template: jinja2.Template | None = None
+    ) -> None:
         self.supervisor = supervisor
         self.catalog = jobs
+        # Renders the jobs table's rows (``rows``, ``may_write``); None: the API only.
+        self.rows_template = rows_template
         self.rows: list[dict[str, Any]] = []
         self.body = b'{"jobs":[]}'
-        self.html: dict[bool, str] = {True: "", False: ""}
+        # The table rows for operators (True) and viewers (False), built while pages ask for
+        # them (a daemon only watched through the API renders none).
+        self._html: dict[bool, bytes] = {}
+        self._wanted: set[bool] = set()
         self.built = float("-inf")
         self._task: asyncio.Task[None] | None = None
         # The definition part of each job changes only with its spec: kept by spec identity.
         self._static: dict[str, tuple[Any, dict[str, Any]]] = {}
-        # A job added, changed or removed shows at once: answers built before that are not
-        # served again (``generation`` counts reloads; ``built_for`` is what the answer saw).
+        # A job added, changed, removed, switched off or on shows at once: answers built before
+        # are not served again (``generation`` counts such changes; ``built_for`` is what the
+        # answer saw).
         self.generation = 0
         self.built_for = -1
-        supervisor.events.subscribe(self._reloaded, {events.Reloaded})
+        supervisor.events.subscribe(lambda _: self.invalidate(), {events.Reloaded})
 
-    def _reloaded(self, _: events.Event) -> None:
+    def invalidate(self) -> None:
+        """The jobs changed: the next request waits for an answer built after this."""
         self.generation += 1
 
-    async def fresh(self) -> JobsCache:
-        """Self, rebuilt in the background when a second old; rebuilt first when it never was
-        or the jobs changed since."""
+    async def fresh(self, rows_for: bool | None = None) -> JobsCache:
+        """Self, rebuilt in the background when a second old; rebuilt first when it never was,
+        the jobs changed since, or the table rows ``rows_for`` operators (True) or viewers
+        (False) are asked for and the last rebuild made none (no page asked for them then)."""
+        want = rows_for if self.rows_template is not None else None
         while True:
+            if want is not None:
+                self._wanted.add(want)
             idle = self._task is None or self._task.done()
-            outdated = self.built_for != self.generation
+            outdated = self.built_for != self.generation or (
+                want is not None and want not in self._html
+            )
             if idle and (outdated or time.monotonic() - self.built >= MAX_AGE):
                 self._task = asyncio.ensure_future(self._rebuild())
             if not outdated or self._task is None:
                 return self
             await asyncio.shield(self._task)
 
-    def page_rows(self, may_write: bool, csrf: str) -> str:
-        return self.html[may_write].replace(CSRF_MARK, html.escape(csrf, quote=True))
+    def rows_html(self, may_write: bool) -> bytes:
+        """The jobs table's rows, encoded (after ``fresh(rows_for=may_write)``)."""
+        return self._html.get(may_write, b"")
+
+    def row(self, view: JobView, now: float) -> dict[str, Any]:
+        """One job as the API shows it (the shape of ``apimodels.JobOut``)."""
+        entry = self.catalog.entries.get(view.name)
+        version = entry.version if entry is not None and entry.version else None
+        spec_version = self.supervisor.specs[view.name].version
+        return presenters.job_row(view, self._static_of(view.name), version or spec_version, now)
 
     def _static_of(self, name: str) -> dict[str, Any]:
         spec = self.supervisor.specs[name]
@@ -86,61 +112,29 @@ class JobsCache:
     async def _rebuild(self) -> None:
         sup = self.supervisor
         generation = self.generation
-        now = sup.clock()
-        views = sup.job_views(now)
+        template = self.rows_template
+        # Only the rows pages asked for since the last rebuild (the jobs page polls the JSON).
+        html: dict[bool, list[str]] = {w: [] for w in self._wanted}
+        self._wanted = set()
+        names = sorted(sup.specs)
         rows: list[dict[str, Any]] = []
-        for start in range(0, len(views), SLICE):
-            for view in views[start : start + SLICE]:
-                if view.name not in sup.specs:
-                    continue  # removed by a reload meanwhile
-                entry = self.catalog.entries.get(view.name)
-                static = self._static_of(view.name)
-                version = entry.version if entry is not None and entry.version else None
-                rows.append(
-                    presenters.job_row(
-                        view,
-                        static,
-                        version or sup.specs[view.name].version,
-                        now,
-                    )
-                )
+        encoded: list[str] = []
+        for start in range(0, len(names), SLICE):
+            now = sup.clock()
+            # A job removed by a reload meanwhile has no view: job_views leaves it out.
+            part = [
+                self.row(view, now) for view in sup.job_views(now, names[start : start + SLICE])
+            ]
+            if part:
+                rows += part
+                encoded.append(json.dumps(part, separators=(",", ":"))[1:-1])
+                for may_write, out in html.items():
+                    assert template is not None  # only wanted with a template
+                    out.append(template.render(rows=part, may_write=may_write))
             await asyncio.sleep(0)
         self._static = {n: s for n, s in self._static.items() if n in sup.specs}
         self.rows = rows
-        self.body = json.dumps({"jobs": rows}, separators=(",", ":")).encode()
-        self.html = {True: _rows_html(rows, True), False: _rows_html(rows, False)}
+        self.body = ('{"jobs":[' + ",".join(encoded) + "]}").encode()
+        self._html = {w: "".join(parts).encode() for w, parts in html.items()}
         self.built = time.monotonic()
         self.built_for = generation
-
-
-def _rows_html(rows: list[dict[str, Any]], may_write: bool) -> str:
-    esc = html.escape
-    out = []
-    for job in rows:
-        name = esc(job["name"], quote=True)
-        url = urllib.parse.quote(job["name"], safe="")
-        period = job["timeperiod"]
-        period_cell = (
-            f'<a href="/timeperiods/{urllib.parse.quote(period, safe="")}">{esc(period)}</a>'
-            if period
-            else "–"
-        )
-        action = ""
-        if may_write:
-            action = (
-                f'<td><form method="post" action="/jobs/{url}/run">'
-                f'<input type="hidden" name="csrf_token" value="{CSRF_MARK}">'
-                f'<button type="submit" aria-label="Run {name} now">Run now</button>'
-                "</form></td>"
-            )
-        out.append(
-            f'<tr id="job-{name}" data-job="{name}" class="state-{job["state"]}">'
-            f'<td class="state"><span class="dot" aria-hidden="true"></span>'
-            f'<span class="label">{esc(job["state_label"])}</span></td>'
-            f'<td><a href="/jobs/{url}">{esc(job["name"])}</a></td>'
-            f"<td>{esc(job['kind'])}</td><td>{esc(job['schedule'])}</td>"
-            f"<td>{period_cell}</td>"
-            f'<td class="last">{esc(job["last_text"])}</td>'
-            f'<td class="next">{esc(job["next_due_text"])}</td>{action}</tr>'
-        )
-    return "\n".join(out)

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
+import markupsafe
 import yaml
 from aiohttp import web
 from loguru import logger
@@ -22,14 +23,16 @@ from directord.web import keys as web_keys
 HERE = Path(__file__).parent
 PAGE = 50
 TIMELINE_RUNS = 100
+ROWS_MARK = "\x00rows\x00"
 
 
-def setup(app: web.Application) -> None:
-    """Templates and the pages' routes on ``app``."""
+def setup(app: web.Application) -> jinja2.Environment:
+    """Templates and the pages' routes on ``app``; returns the templates' environment."""
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
+        auto_reload=False,  # they are the package's files: no stat() of each one per page
     )
     env.filters["urlencode"] = lambda text: urllib.parse.quote(str(text), safe="")
     app.add_routes(login.routes())
@@ -52,6 +55,7 @@ def setup(app: web.Application) -> None:
             web.static("/static", HERE / "static", append_version=False),
         ]
     )
+    return env
 
 
 def _context(request: web.Request) -> dict[str, Any]:
@@ -81,11 +85,18 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 
 async def jobs_page(request: web.Request) -> web.Response:
-    cache = await request.app[web_keys.JOBS_CACHE].fresh()
+    """The page around the cache's rows: only the page's frame is rendered per request, the
+    rows (most of its bytes) are copied in as they are."""
     session: auth.Session | None = request.get(web_keys.SESSION_KEY)
     may_write = session is not None and session.may_write
-    rows = cache.page_rows(may_write, session.csrf if session else "")
-    return _render(request, "jobs.html", "jobs", rows_html=rows)
+    cache = await request.app[web_keys.JOBS_CACHE].fresh(rows_for=may_write)
+    context = {**_context(request), "section": "jobs", "rows_html": markupsafe.Markup(ROWS_MARK)}
+    # The last mark is the rows' (what comes after them holds nothing a user wrote).
+    head, _, tail = aiohttp_jinja2.render_string("jobs.html", request, context).rpartition(
+        ROWS_MARK
+    )
+    body = b"".join((head.encode(), cache.rows_html(may_write), tail.encode()))
+    return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
 def _job_or_404(request: web.Request, name: str) -> Any:

@@ -175,10 +175,10 @@ def _instant(
 def job_out(request: web.Request, name: str) -> apimodels.JobOut:
     sup = request.app[web_keys.SUPERVISOR]
     now = sup.clock()
-    views = {v.name: v for v in sup.job_views(now)}
-    if name not in views:
-        raise ApiError(404, errors.unknown("job", name, views))
-    return _present(request, views[name], now)
+    views = sup.job_views(now, [name])
+    if not views:
+        raise ApiError(404, errors.unknown("job", name, sup.specs))
+    return _present(request, views[0], now)
 
 
 def managed_of(request: web.Request, name: str) -> str:
@@ -187,14 +187,7 @@ def managed_of(request: web.Request, name: str) -> str:
 
 
 def _present(request: web.Request, view: Any, now: float) -> apimodels.JobOut:
-    cache = request.app[web_keys.JOBS_CACHE]
-    sup = request.app[web_keys.SUPERVISOR]
-    entry = request.app[web_keys.CATALOG].entries.get(view.name)
-    version = entry.version if entry is not None and entry.version else None
-    row = presenters.job_row(
-        view, cache._static_of(view.name), version or sup.specs[view.name].version, now
-    )
-    return apimodels.JobOut.model_validate(row)
+    return apimodels.JobOut.model_validate(request.app[web_keys.JOBS_CACHE].row(view, now))
 
 
 def _not_director(request: web.Request, name: str) -> None:
@@ -214,7 +207,7 @@ async def list_jobs(request: web.Request) -> tuple[int, BaseModel]:
     if only is not None:
         sup = request.app[web_keys.SUPERVISOR]
         now = sup.clock()
-        views = [v for v in sup.job_views(now) if v.name == only]
+        views = sup.job_views(now, [only])
         return 200, apimodels.JobsOut(jobs=[_present(request, v, now) for v in views])
     # Every job: the cached answer (at most a second old), not one built per request.
     cache = await request.app[web_keys.JOBS_CACHE].fresh()

@@ -189,15 +189,19 @@ def test_operator_and_viewer_in_a_real_browser(site: str) -> None:
             assert "every 2h" in b.page.inner_text("dl.definition")
             b.check("job")
 
-            # Run it now: a second run appears.
+            # Run it now, from the jobs page and from its own: a run appears after each.
+            def runs_at_least(count: int) -> Callable[[], bool]:
+                return lambda: (
+                    (b.page.reload() or True)
+                    and b.page.locator("table.runs tbody tr").count() >= count
+                )
+
+            b.page.goto(site + "/jobs")
+            b.page.click("tr[data-job='made-in-browser'] button:has-text('Run now')")
+            b.page.wait_for_url(re.compile(r".*/jobs/made-in-browser$"))
+            wait_for(runs_at_least(2), 30, "a second run after run now on the jobs page")
             b.page.click("text=Run now")
-            wait_for(
-                lambda: (
-                    (b.page.reload() or True) and b.page.locator("table.runs tbody tr").count() >= 2
-                ),
-                30,
-                "a second run after run now",
-            )
+            wait_for(runs_at_least(3), 30, "a third run after run now on the job's page")
 
             # Disable it.
             b.page.click("button:has-text('Disable')")

@@ -337,3 +337,34 @@ async def test_director_jobs_are_read_only(
     assert put.status == 409
     assert "Icinga Director" in (await put.json())["error"]
     assert (await client.delete("/api/jobs/director:hk", headers=BEARER)).status == 409
+
+
+async def test_jobs_page_rows_come_from_the_cache_and_run_now_posts_the_token(
+    api: tuple[Client, Supervisor],
+) -> None:
+    client, sup = api
+    csrf = await login(client, "olga", OPERATOR_PW)
+    created = await client.post("/api/jobs", json=NEW, headers={auth.CSRF_HEADER: csrf})
+    assert created.status == 201
+    page = await (await client.get("/jobs")).text()
+    # Every job a row, the one made a moment ago included (a change is never served stale).
+    assert re.findall(r'<tr id="job-([^"]+)"', page) == sorted(sup.specs)
+    # The rows are the same for every operator: the session's token stands once, in the form
+    # every row's button submits to its own job's URL.
+    token = re.search(r'<form id="run-now" method="post"><input [^>]*value="([^"]+)"', page)
+    assert token is not None
+    assert token.group(1) == csrf
+    assert page.count(csrf) == 3  # the meta tag, the logout form, the run-now form
+    action = re.search(r'form="run-now" formaction="([^"]+)" aria-label="Run made-here now"', page)
+    assert action is not None
+    assert action.group(1) == "/jobs/made-here/run"
+    # What the button posts (the browser test sees the run it makes).
+    ran = await client.post(action.group(1), data={"csrf_token": csrf}, allow_redirects=False)
+    assert (ran.status, ran.headers["Location"]) == (303, "/jobs")
+    assert (await client.post(action.group(1), allow_redirects=False)).status == 403
+
+    client.session.cookie_jar.clear()
+    await login(client, "vic", VIEWER_PW)
+    page = await (await client.get("/jobs")).text()
+    assert re.findall(r'<tr id="job-([^"]+)"', page) == sorted(sup.specs)
+    assert "run-now" not in page
