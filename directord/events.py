@@ -14,24 +14,28 @@ from loguru import logger
 
 
 @dataclass(frozen=True)
-class RunStarted:
-    """A run was claimed and its job is about to be called."""
+class RunEvent:
+    """What every event of a run says: the job, the run's id, the job's kind."""
 
-    name: ClassVar[str] = "run_started"
+    name: ClassVar[str]  # each event's own: run_started, run_finished
     job: str
     run_id: int
     kind: str
+
+
+@dataclass(frozen=True)
+class RunStarted(RunEvent):
+    """A run was claimed and its job is about to be called."""
+
+    name: ClassVar[str] = "run_started"
     lateness: float  # seconds between the due time and the start
 
 
 @dataclass(frozen=True)
-class RunFinished:
+class RunFinished(RunEvent):
     """A run ended (its finish may still be on its way to the store)."""
 
     name: ClassVar[str] = "run_finished"
-    job: str
-    run_id: int
-    kind: str
     state: str
     duration: float
     finished: float

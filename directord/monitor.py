@@ -7,6 +7,7 @@ daemon's loop with run_coroutine_threadsafe and never touch its state from the w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -37,22 +38,34 @@ def _on_daemon_loop(monitor: DirectordMonitor, fn: Any) -> asyncio.Future[Any]:
     return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), monitor._monitored_loop))
 
 
-@monitor_cli.command(name="jobs")
-@custom_help_option
-def do_jobs(ctx: click.Context) -> None:
-    """The jobs, as ``directord jobs list`` shows them"""
+def _with_supervisor(
+    ctx: click.Context, body: Callable[[DirectordMonitor, Supervisor], Awaitable[None]]
+) -> None:
+    """Run ``body(monitor, supervisor)`` as a task of the terminal UI (which says when the
+    supervisor is not up yet)."""
     monitor: DirectordMonitor = ctx.obj
 
     @auto_async_command_done
-    async def show(ctx: click.Context) -> None:
+    async def run(ctx: click.Context) -> None:
         sup = monitor.supervisor
         if sup is None:
             print_fail("the supervisor is not up yet")
             return
+        await body(monitor, sup)
+
+    monitor._termui_tasks.add(monitor._ui_loop.create_task(run(ctx)))
+
+
+@monitor_cli.command(name="jobs")
+@custom_help_option
+def do_jobs(ctx: click.Context) -> None:
+    """The jobs, as ``directord jobs list`` shows them"""
+
+    async def show(monitor: DirectordMonitor, sup: Supervisor) -> None:
         views = await _on_daemon_loop(monitor, lambda: sup.job_views(sup.clock()))
         click.echo(tables.jobs(views))
 
-    monitor._termui_tasks.add(monitor._ui_loop.create_task(show(ctx)))
+    _with_supervisor(ctx, show)
 
 
 @monitor_cli.command(name="run")
@@ -60,14 +73,8 @@ def do_jobs(ctx: click.Context) -> None:
 @custom_help_option
 def do_run(ctx: click.Context, name: str) -> None:
     """Run job NAME now, outside its schedule"""
-    monitor: DirectordMonitor = ctx.obj
 
-    @auto_async_command_done
-    async def trigger(ctx: click.Context) -> None:
-        sup = monitor.supervisor
-        if sup is None:
-            print_fail("the supervisor is not up yet")
-            return
+    async def trigger(monitor: DirectordMonitor, sup: Supervisor) -> None:
         try:
             await _on_daemon_loop(monitor, lambda: sup.trigger(name))
         except KeyError:
@@ -75,7 +82,7 @@ def do_run(ctx: click.Context, name: str) -> None:
         else:
             print_ok(f"queued a run of {name}")
 
-    monitor._termui_tasks.add(monitor._ui_loop.create_task(trigger(ctx)))
+    _with_supervisor(ctx, trigger)
 
 
 def start(supervisor: Supervisor, settings: MonitorConfig) -> DirectordMonitor:

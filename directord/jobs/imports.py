@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from directord.icinga import pipeline
@@ -14,6 +13,8 @@ from directord.jobs.selection import Selection, SelectionJob
 
 class ImportSettings(Selection):
     name_key: ClassVar[str] = "source"
+    what: ClassVar[str] = "import source"
+    section: ClassVar[str] = "import_sources"
     source: str | None = None
 
 
@@ -22,13 +23,6 @@ class Import(SelectionJob[ImportSource, pipeline.ImportOutcome]):
     description = "Import rows from an import source (csv, json, sql) into a new row set if changed"
     Settings = ImportSettings
     suggested_interval = 900.0
-    what = "import source"
-    done_action = "import_done"
-
-    @classmethod
-    def catalog(cls, config: Any) -> Mapping[str, ImportSource]:
-        sources: Mapping[str, ImportSource] = config.import_sources
-        return sources
 
     async def run_one(
         self, ctx: JobContext, name: str, item: ImportSource
@@ -44,9 +38,6 @@ class Import(SelectionJob[ImportSource, pipeline.ImportOutcome]):
             now=time.time(),
             run_id=ctx.run_id,
         )
-
-    def summary(self, outcome: pipeline.ImportOutcome) -> str:
-        return outcome.summary
 
     def failed(self, done: list[pipeline.ImportOutcome]) -> dict[str, Any]:
         return {"imported": len(done)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import contextvars
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -15,8 +15,14 @@ from directord import errors
 from directord.icinga.errors import SourceError
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
+
+class Summarized(Protocol):
+    @property
+    def summary(self) -> str: ...
+
+
 Item = TypeVar("Item")
-Outcome = TypeVar("Outcome")
+Outcome = TypeVar("Outcome", bound=Summarized)
 
 # Where a caller that shows every outcome in full collects them (``directord sync run`` prints
 # each change; the run's details keep a bounded summary): set around the run, None otherwise.
@@ -26,12 +32,16 @@ collected: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
 
 
 class Selection(BaseModel):
-    """``<name_key>: NAME`` or ``all: true``; the subclass declares the name field."""
+    """``<name_key>: NAME`` or ``all: true``, NAME one of the config's ``<section>``; the
+    subclass declares the name field."""
 
     model_config = ConfigDict(extra="forbid")
 
     # The setting that names one thing (``source``, ``rule``): part of the config contract.
     name_key: ClassVar[str]
+    # What the names name, for messages ("import source"), and the config's section of them.
+    what: ClassVar[str]
+    section: ClassVar[str]
     all: bool = False
 
     @property
@@ -47,33 +57,32 @@ class Selection(BaseModel):
 
 
 class SelectionJob(Job, Generic[Item, Outcome]):
-    """Runs :meth:`run_one` for the selected name, or for every configured one in name order."""
+    """Runs :meth:`run_one` for the selected name, or for every configured one in name order;
+    logs ``<kind>_done`` with each one's summary."""
 
-    # What the names name, for messages: "import source", "sync rule".
-    what: ClassVar[str]
-    # The action= key of the log line after each one.
-    done_action: ClassVar[str]
+    Settings: ClassVar[type[Selection]]
 
     @classmethod
-    @abc.abstractmethod
     def catalog(cls, config: Any) -> Mapping[str, Item]:
         """The configured things by name (``config.import_sources``)."""
+        known: Mapping[str, Item] = getattr(config, cls.Settings.section)
+        return known
 
     @classmethod
     def check_config(cls, settings: Any, config: Any) -> list[str]:
         name = settings.name
         known = cls.catalog(config)
         if name is not None and name not in known:
-            return [f"{settings.name_key}: {errors.unknown(cls.what, name, known)}"]
+            return [f"{settings.name_key}: {errors.unknown(settings.what, name, known)}"]
         return []
 
     @abc.abstractmethod
     async def run_one(self, ctx: JobContext, name: str, item: Item) -> Outcome:
         """Do the work for one; raise SourceError to fail the job with its message."""
 
-    @abc.abstractmethod
     def summary(self, outcome: Outcome) -> str:
         """The one-line summary of one outcome."""
+        return outcome.summary
 
     @abc.abstractmethod
     def result(self, ctx: JobContext, outcomes: list[Outcome]) -> JobResult:
@@ -91,12 +100,12 @@ class SelectionJob(Job, Generic[Item, Outcome]):
         for name in names:
             item = known.get(name)
             if item is None:
-                raise JobFailed(errors.unknown(self.what, name, known))
+                raise JobFailed(errors.unknown(settings.what, name, known))
             try:
                 outcome = await self.run_one(ctx, name, item)
             except SourceError as exc:
                 raise JobFailed(str(exc), **self.failed(outcomes)) from None
-            ctx.log.bind(action=self.done_action).info(self.summary(outcome))
+            ctx.log.bind(action=f"{self.kind}_done").info(self.summary(outcome))
             outcomes.append(outcome)
         sink = collected.get()
         if sink is not None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from directord.icinga import pipeline
 from directord.icinga.rules import SyncRule
@@ -14,6 +13,8 @@ from directord.jobs.selection import Selection, SelectionJob
 
 class SyncSettings(Selection):
     name_key: ClassVar[str] = "rule"
+    what: ClassVar[str] = "sync rule"
+    section: ClassVar[str] = "sync_rules"
     rule: str | None = None
     apply: bool = True
 
@@ -23,13 +24,6 @@ class Sync(SelectionJob[SyncRule, pipeline.SyncOutcome]):
     description = "Compute Icinga 2 objects from imported rows by sync rules; apply the changes"
     Settings = SyncSettings
     suggested_interval = 900.0
-    what = "sync rule"
-    done_action = "sync_done"
-
-    @classmethod
-    def catalog(cls, config: Any) -> Mapping[str, SyncRule]:
-        rules: Mapping[str, SyncRule] = config.sync_rules
-        return rules
 
     async def run_one(self, ctx: JobContext, name: str, item: SyncRule) -> pipeline.SyncOutcome:
         settings: SyncSettings = ctx.settings
@@ -42,9 +36,6 @@ class Sync(SelectionJob[SyncRule, pipeline.SyncOutcome]):
             apply=settings.apply,
             run_id=ctx.run_id,
         )
-
-    def summary(self, outcome: pipeline.SyncOutcome) -> str:
-        return outcome.summary
 
     def result(self, ctx: JobContext, outcomes: list[pipeline.SyncOutcome]) -> JobResult:
         settings: SyncSettings = ctx.settings
