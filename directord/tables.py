@@ -112,23 +112,12 @@ def jobs_json(views: Sequence[JobView], now: float) -> list[dict[str, Any]]:
     """``jobs list --json``: the views with ISO-8601 times (``interval`` stays in seconds)."""
     out = []
     for view in views:
-        v = view.as_json()
-        running = v["running"]
-        out.append(
-            {
-                **v,
-                "last_attempt": iso(view.last_attempt),
-                "last_success": iso(view.last_success),
-                "next_due": iso(view.next_due),
-                "overdue_after": iso(view.overdue_after),
-                "next_run": next_run(view, now)
-                if view.next_due is None
-                else iso(max(view.next_due, now)),
-                "running": None
-                if running is None
-                else {**running, "started": iso(running["started"])},
-            }
-        )
+        doc = view.as_json_with(iso)
+        if view.next_due is None:
+            doc["next_run"] = next_run(view, now)
+        else:
+            doc["next_run"] = iso(max(view.next_due, now))
+        out.append(doc)
     return out
 
 

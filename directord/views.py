@@ -5,7 +5,7 @@ running runs and ``now``, so read-only commands use it without a Supervisor.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,6 +60,19 @@ class JobView:
     def as_json(self) -> dict[str, Any]:
         """The view as plain data (``jobs list --json``; /status turns times into ISO)."""
         return asdict(self)
+
+    def as_json_with(self, instant: Callable[[float | None], Any]) -> dict[str, Any]:
+        """``as_json()`` with every instant (the running run's start too) written by
+        ``instant``, e.g. as ISO-8601 for ``jobs list --json`` and /status."""
+        doc = self.as_json()
+        doc.update((key, instant(getattr(self, key))) for key in INSTANTS)
+        if self.running is not None:
+            doc["running"] = {**doc["running"], "started": instant(self.running.started)}
+        return doc
+
+
+# The JobView fields that are instants (epoch seconds).
+INSTANTS = ("last_attempt", "last_success", "next_due", "overdue_after")
 
 
 def timing_from_state(state: JobState | None, now: float) -> scheduler.Timing:
