@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -25,29 +25,21 @@ if TYPE_CHECKING:
     from directord.runs import ActiveRun
 
 
+@dataclass(eq=False)
 class Claims:
     """The refused claims of one supervisor. ``recheck()``: how long a refused claim waits at
     most (it follows reloads); ``wake()``: tell the loop to look again."""
 
-    def __init__(
-        self,
-        db: store.Store,
-        jobs: JobTable,
-        running: dict[str, ActiveRun],
-        clock: Clock,
-        recheck: Callable[[], float],
-        wake: Callable[[], None],
-    ) -> None:
-        self.store = db
-        self.jobs = jobs
-        self.running = running
-        self.clock = clock
-        self.recheck = recheck
-        self.wake = wake
-        self.parked: dict[str, str] = {}  # job -> why its claim was refused
-        self.blocked_until = 0.0  # no claim before then: the cluster is full or the store away
-        self.failures = 0
-        self._rereads: set[asyncio.Future[None]] = set()
+    db: store.Store
+    jobs: JobTable
+    running: dict[str, ActiveRun]
+    clock: Clock
+    recheck: Callable[[], float]
+    wake: Callable[[], None]
+    parked: dict[str, str] = field(default_factory=dict)  # job -> why its claim was refused
+    blocked_until: float = 0.0  # no claim before then: the cluster is full or the store away
+    failures: int = 0
+    _rereads: set[asyncio.Future[None]] = field(default_factory=set)
 
     def blocked(self, now: float) -> bool:
         """No claim may be tried now."""
@@ -84,7 +76,7 @@ class Claims:
 
     async def _reread(self) -> None:
         with contextlib.suppress(store.StoreError):
-            self.observe(await self.store.job_states())
+            self.observe(await self.db.job_states())
 
     def observe(self, states: dict[str, store.JobState]) -> None:
         """Job states recorded by other nodes (NOTIFY, or the store's re-read): this node's view

@@ -9,15 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from directord.cli.common import (
-    EXIT_FAILED,
-    Context,
-    elsewhere,
-    fail,
-    guard,
-    handles_config_errors,
-    with_store,
-)
+from directord.cli import common
 
 if TYPE_CHECKING:
     from directord import store
@@ -26,7 +18,7 @@ if TYPE_CHECKING:
 # -- import, sync, objects, activity, deployments ----------------------------------------------
 
 
-def _run_kind(obj: Context, kind: str, name: str, **kind_settings: Any) -> list[Any]:
+def _run_kind(obj: common.Context, kind: str, name: str, **kind_settings: Any) -> list[Any]:
     """The ``kind``'s own run for one source or rule, recorded as the run of the job
     ``KIND:NAME`` (trigger manual) like any job's; returns the kind's outcomes. A failed run
     fails the command (exit 1) with the run's summary on stderr."""
@@ -40,11 +32,11 @@ def _run_kind(obj: Context, kind: str, name: str, **kind_settings: Any) -> list[
         latest = None if report else await sup.store.history(job, 1)
         return report, outcomes, latest[0] if latest else None
 
-    report, outcomes, latest = guard(lambda: daemon.run(one, obj.settings()))
+    report, outcomes, latest = common.guard(lambda: daemon.run(one, obj.settings()))
     if report is None:
-        fail(f"{job} was not started: {elsewhere(latest)}", EXIT_FAILED)
+        common.fail(f"{job} was not started: {common.elsewhere(latest)}", common.EXIT_FAILED)
     if not report.ok:
-        fail(report.summary, EXIT_FAILED)
+        common.fail(report.summary, common.EXIT_FAILED)
     return outcomes
 
 
@@ -56,15 +48,15 @@ def import_group() -> None:
 @import_group.command("run")
 @click.argument("source")
 @click.pass_obj
-@handles_config_errors
-def import_run(obj: Context, source: str) -> None:
+@common.handles_config_errors
+def import_run(obj: common.Context, source: str) -> None:
     """Fetch SOURCE now and keep its rows as a new row set if they changed (exit 1 on failure)."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import config as config_mod  # noqa: PLC0415
 
     settings = obj.settings()
     if source not in settings.import_sources:
-        fail(config_mod.unknown("import source", source, settings.import_sources))
+        common.fail(config_mod.unknown("import source", source, settings.import_sources))
     [outcome] = _run_kind(obj, "import", source, source=source)
     click.echo(outcome.summary)
 
@@ -79,8 +71,8 @@ def sync_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Compute and show the change set; apply nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the change set as JSON.")
 @click.pass_obj
-@handles_config_errors
-def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
+@common.handles_config_errors
+def sync_run(obj: common.Context, rule: str, dry_run: bool, as_json: bool) -> None:
     """Turn the latest imported rows into objects by RULE (exit 1 on failure)."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import config as config_mod  # noqa: PLC0415
@@ -88,7 +80,7 @@ def sync_run(obj: Context, rule: str, dry_run: bool, as_json: bool) -> None:
 
     settings = obj.settings()
     if rule not in settings.sync_rules:
-        fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
+        common.fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
     [outcome] = _run_kind(obj, "sync", rule, rule=rule, apply=not dry_run)
     changes = [c.as_json() for c in outcome.changes]
     if as_json:
@@ -114,13 +106,13 @@ def objects_group() -> None:
 @click.option("--type", "object_type", type=click.Choice(OBJECT_TYPES), help="Only this type.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handles_config_errors
-def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
+@common.handles_config_errors
+def objects_list(obj: common.Context, object_type: str | None, as_json: bool) -> None:
     """The objects sync runs made, by type and name."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import tables  # noqa: PLC0415
 
-    rows = with_store(obj.settings(), lambda db: db.objects(object_type))
+    rows = common.with_store(obj.settings(), lambda db: db.objects(object_type))
     docs = [{"type": t, "name": n, "properties": json.loads(p), "rule": r} for t, n, p, r in rows]
     click.echo(json.dumps(docs, indent=2) if as_json else tables.objects(docs))
 
@@ -130,8 +122,8 @@ def objects_list(obj: Context, object_type: str | None, as_json: bool) -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
 @click.pass_obj
-@handles_config_errors
-def activity(obj: Context, rule: str | None, limit: int, as_json: bool) -> None:
+@common.handles_config_errors
+def activity(obj: common.Context, rule: str | None, limit: int, as_json: bool) -> None:
     """What applied syncs changed, newest first: each object with before and after."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import config as config_mod  # noqa: PLC0415
@@ -139,8 +131,8 @@ def activity(obj: Context, rule: str | None, limit: int, as_json: bool) -> None:
 
     settings = obj.settings()
     if rule is not None and rule not in settings.sync_rules:
-        fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
-    entries = with_store(settings, lambda db: db.activity(rule, limit))
+        common.fail(config_mod.unknown("sync rule", rule, settings.sync_rules))
+    entries = common.with_store(settings, lambda db: db.activity(rule, limit))
     if as_json:
         click.echo(json.dumps(tables.activity_json(entries), indent=2))
     elif not entries:
@@ -158,13 +150,13 @@ def deployments_group() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO-8601).")
 @click.pass_obj
-@handles_config_errors
-def deployments_list(obj: Context, limit: int, as_json: bool) -> None:
+@common.handles_config_errors
+def deployments_list(obj: common.Context, limit: int, as_json: bool) -> None:
     """Every deployment attempt, newest first: stage, result, and Icinga 2's first error."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
     from directord import tables  # noqa: PLC0415
 
-    items = with_store(obj.settings(), lambda db: db.deployments(limit))
+    items = common.with_store(obj.settings(), lambda db: db.deployments(limit))
     if as_json:
         click.echo(json.dumps([tables.deployment_json(d) for d in items], indent=2))
     elif not items:
