@@ -8,6 +8,7 @@ follow it) is the supervisor's business; this module only runs and records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import aiohttp
 from loguru import logger
 
 from directord import clock as clock_mod
-from directord import config_secrets, due_queue, events, process, store
+from directord import config_secrets, due_queue, events, process, process_groups, store
 from directord.jobs.base import JobContext, JobFailed, JobResult
 
 if TYPE_CHECKING:
@@ -131,6 +132,8 @@ class Executor:
         self.clock = clock
         self._http: aiohttp.ClientSession | None = None
         self._writes: set[asyncio.Future[None]] = set()
+        # Runs a lease expiry interrupted (a shared store): their groups end here if local.
+        db.on_interrupted(self._interrupted_elsewhere)
 
     def http(self) -> aiohttp.ClientSession:
         """The jobs' shared aiohttp session, opened on first use."""
@@ -173,7 +176,19 @@ class Executor:
             # A shared store refuses the claim if the job was attempted since this view.
             last_attempt_seen=seen,
         )
-        return claim, await self.store.claim_run(claim)
+        run_id = await self.store.claim_run(claim)
+        if run_id is None and await self._dead_run_blocks(spec.name):
+            # The next writer records a dead process's run (views show it interrupted already)
+            # and ends what is left of it; then the job is free to run.
+            await interrupt_dead_runs(self.store, started, self.node)
+            run_id = await self.store.claim_run(claim)
+        return claim, run_id
+
+    async def _dead_run_blocks(self, job: str) -> bool:
+        """Whether ``job`` has a running row on this node whose owner is gone (a ``job run``
+        killed with -9 beside a live daemon)."""
+        found = await self.store.running_runs(self.node)
+        return any(r.job == job and not process.owner_alive(r.owner) for r in found)
 
     async def execute(
         self,
@@ -216,6 +231,10 @@ class Executor:
     ) -> RunReport:
         """Call the job of a claimed run; its finish is written in the background."""
         timeout = spec.job_config.timeout
+        processes = process_groups.RunProcesses(
+            process_groups.Marks(run_id, self.owner),
+            lambda group: self._note_group(run_id, group, log),
+        )
         ctx = JobContext(
             name=spec.name,
             kind_settings=spec.kind_settings,
@@ -226,8 +245,11 @@ class Executor:
             node=self.node,
             deadline=None if not timeout else time.monotonic() + timeout,
             _http_factory=self.http,
+            processes=processes,
         )
         verdict = await call_job(spec, ctx, timeout, log)
+        if processes.groups:
+            verdict = await _without_leftovers(verdict, processes)
         # Secrets never reach the store, the views or the log (issue 9.6).
         redactor = config_secrets.redactor(daemon_settings)
         summary, details = redactor.text(verdict.summary), redactor.value(ctx.details)
@@ -249,6 +271,26 @@ class Executor:
             verdict.changed,
         )
 
+    def _note_group(self, run_id: int, group: process_groups.Group, log: Logger) -> None:
+        """Note a group the run's job spawned on its row, behind the job's back."""
+
+        async def write() -> None:
+            try:
+                await self.store.record_process_group(run_id, str(group))
+            except store.StoreError as exc:  # its children still carry the run's marks
+                log.bind(action="process_group_lost").warning(
+                    "the run's process group {} could not be noted: {}", group, exc
+                )
+
+        note = asyncio.ensure_future(write())
+        self._writes.add(note)
+        note.add_done_callback(self._writes.discard)
+
+    def _interrupted_elsewhere(self, items: list[store.Interrupted]) -> None:
+        note = asyncio.ensure_future(end_interrupted(self.store, items))
+        self._writes.add(note)
+        note.add_done_callback(self._writes.discard)
+
     def record(self, run_id: int, claim: store.Claim, outcome: store.Outcome) -> None:
         """Write a finish behind the caller's back, so the next run's claim can queue right
         behind it; ``flush`` waits for every pending write, so nothing is lost."""
@@ -262,15 +304,56 @@ class Executor:
             await asyncio.gather(*self._writes)
 
 
-async def interrupt_dead_runs(db: store.Store, now: float) -> list[store.Interrupted]:
-    """Record runs whose process is gone (crash, kill -9, power loss) as interrupted."""
-    interrupted = await db.interrupt_running(None, now, process.owner_alive)
+async def _without_leftovers(verdict: Verdict, processes: process_groups.RunProcesses) -> Verdict:
+    """End whatever the job's children left running; the summary says when it had to."""
+    # Shielded: a second cancel (shutdown) leaves neither them nor the finish unwritten.
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(processes.end_leftovers())
+    if not processes.killed:
+        return verdict
+    summary = f"{verdict.summary}; {process_groups.leftovers_text(processes.killed)}"
+    return Verdict(verdict.state, summary, verdict.counters, verdict.changed)
+
+
+async def interrupt_dead_runs(
+    db: store.Store, now: float, node: str | None = None
+) -> list[store.Interrupted]:
+    """Record runs whose process is gone (crash, kill -9, power loss) as interrupted, and end
+    what is left of their children before anything runs again."""
+    interrupted = await db.interrupt_running(node, now, process.owner_alive)
     for item in interrupted:
         logger.bind(action="run_interrupted", job=item.job, run=item.run_id).warning(
             "run started {} was interrupted by the daemon stopping; recorded as interrupted",
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.started)),
         )
+    await end_interrupted(db, interrupted)
     return interrupted
+
+
+async def end_interrupted(db: store.Store, items: list[store.Interrupted]) -> None:
+    """End the processes interrupted runs left (on this host: their group, if it is still the
+    same, and whatever carries their marks); log it and say it in the run's summary."""
+    for item in items:
+        group = process_groups.Group.parse(item.process_group)
+        marks = None if not item.owner else process_groups.Marks(item.run_id, item.owner)
+        if group is None and marks is None:
+            continue
+        count = await process_groups.end_run([] if group is None else [group], marks)
+        if not count:
+            continue
+        text = process_groups.leftovers_text(count)
+        logger.bind(action="leftovers_killed", job=item.job, run=item.run_id).warning(
+            "run {} of {} was interrupted but its children still ran: {}",
+            item.run_id,
+            item.job,
+            text,
+        )
+        try:
+            await db.append_run_summary(item.run_id, f"; {text}")
+        except store.StoreError as exc:
+            logger.bind(action="leftovers_not_noted", run=item.run_id).warning(
+                "could not add to the summary of run {}: {}", item.run_id, exc
+            )
 
 
 def finished_event(report: RunReport, kind: str) -> events.RunFinished:

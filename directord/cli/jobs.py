@@ -94,7 +94,7 @@ def jobs_run(obj: Context, mode: str | None, forever_flag: bool) -> None:
 def jobs_list(obj: Context, as_json: bool) -> None:
     """Every job: kind, enabled, interval, time period, in period now, last result, next run."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
-    from directord import tables, views  # noqa: PLC0415
+    from directord import interrupted, tables, views  # noqa: PLC0415
     from directord.jobs import registry  # noqa: PLC0415
     from directord.specs import build_specs  # noqa: PLC0415
 
@@ -103,8 +103,11 @@ def jobs_list(obj: Context, as_json: bool) -> None:
 
     async def job_views(db: store.Store) -> tuple[list[views.JobView], float]:
         now = time.time()
-        states, disabled = await db.job_states(), await db.disabled_jobs()
-        return views.job_views(specs, states, {}, now, store_disabled=disabled), now
+        # A run whose process is gone counts as interrupted already; one of a live process
+        # (the daemon, a `job run`) shows as running.
+        states, live = await interrupted.job_states(db, now)
+        disabled = await db.disabled_jobs()
+        return views.job_views(specs, states, live, now, store_disabled=disabled), now
 
     rows, now = with_store(settings, job_views)
     if as_json:
@@ -230,10 +233,14 @@ def job_run(obj: Context, name: str, force: bool) -> None:
 def job_history(obj: Context, name: str, limit: int, as_json: bool) -> None:
     """The last runs of NAME, newest first (also of a job since removed from the config)."""
     # Lazy, so each command loads only what it uses (see directord/cli/__init__.py).
-    from directord import tables  # noqa: PLC0415
+    from directord import interrupted, tables  # noqa: PLC0415
+
+    async def history(db: store.Store) -> list[store.Run]:
+        # A run whose process is gone shows as interrupted before the next daemon records it.
+        return interrupted.shown_runs(await db.history(name, limit), db)
 
     settings = obj.settings()
-    runs = with_store(settings, lambda db: db.history(name, limit))
+    runs = with_store(settings, history)
     if not runs and name not in {j.name for j in settings.jobs}:
         unknown_job(settings, name)
     if as_json:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 
+from directord import process_groups
+
 if TYPE_CHECKING:
     import aiohttp
     from loguru import Logger
@@ -87,6 +89,9 @@ class JobContext:
     _http_factory: Callable[[], aiohttp.ClientSession]
     # Facts the job wants kept with the run whatever its outcome (e.g. output of a child).
     details: dict[str, Any] = field(default_factory=dict)
+    # The run's children: start one with ``**processes.options(env)`` and report it with
+    # ``processes.spawned(pid)``; whatever of it is left when the run ends is ended.
+    processes: process_groups.RunProcesses = field(default_factory=process_groups.RunProcesses)
 
     @property
     def settings(self) -> Any:

@@ -1,7 +1,9 @@
 """The ``command`` kind: an external program with arguments, environment and working directory.
 
 The child runs in its own process group. On timeout or shutdown the whole group gets SIGTERM,
-then SIGKILL after ``kill_grace``, so nothing it spawned lingers.
+then SIGKILL after ``kill_grace``; when the command exits, whatever it left running (in its
+group, or marked as the run's: see process_groups.py) goes the same way, so nothing it spawned
+lingers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from directord import units
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
 TAIL_BYTES = 4096
+DRAIN = 0.5  # seconds to read what the command wrote before it exited
 
 
 class CommandSettings(BaseModel):
@@ -64,6 +67,35 @@ async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
         tail.add(chunk)
 
 
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code once the process itself has ended (``proc.wait()`` also waits for its
+    pipes to close from Python 3.12 on, which a leftover child holding them would delay)."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError, AttributeError):  # no pidfd (not Linux, or gone): poll
+        fd = os.pidfd_open(proc.pid)
+        try:
+            ended = loop.create_future()
+
+            def readable() -> None:
+                if not ended.done():
+                    ended.set_result(None)
+
+            loop.add_reader(fd, readable)
+            try:
+                if proc.returncode is None:
+                    await ended
+            finally:
+                loop.remove_reader(fd)
+        finally:
+            os.close(fd)
+    # The loop's child watcher reaps it at once; its exit code follows.
+    delay = 0.001
+    while proc.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return proc.returncode
+
+
 def _kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -86,15 +118,15 @@ class Command(Job):
         try:
             proc = await asyncio.create_subprocess_exec(
                 *settings.command,
-                env=env,
                 cwd=cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+                **ctx.processes.options(env),
             )
         except OSError as exc:
             raise JobFailed(f"cannot start {settings.command[0]!r}: {exc.strerror}") from exc
+        ctx.processes.spawned(proc.pid)
         ctx.details["pid"] = proc.pid
         ctx.log.bind(action="command_started", pid=proc.pid).info(
             "started {} (pid {})", settings.command[0], proc.pid
@@ -102,8 +134,12 @@ class Command(Job):
         out, err = _Tail(), _Tail()
         pumps = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
         try:
-            await pumps
-            code = await proc.wait()
+            code = await _exited(proc)
+            # The run ends with its command: what it left running (``cmd &``, ``setsid cmd &``)
+            # goes, also when it holds the output pipes open.
+            await asyncio.wait([pumps], timeout=DRAIN)
+            await ctx.processes.end_leftovers(settings.kill_grace)
+            await asyncio.wait([pumps], timeout=DRAIN)
         except asyncio.CancelledError:
             # Timeout or shutdown: the whole process group goes, politely first.
             _kill_group(proc.pid, signal.SIGTERM)
@@ -111,7 +147,7 @@ class Command(Job):
                 await asyncio.shield(asyncio.wait_for(proc.wait(), settings.kill_grace))
             except (TimeoutError, asyncio.CancelledError):
                 _kill_group(proc.pid, signal.SIGKILL)
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(_exited(proc))
             # A TERM-resistant grandchild in the group would survive the leader's exit.
             _kill_group(proc.pid, signal.SIGKILL)
             pumps.cancel()
@@ -120,8 +156,7 @@ class Command(Job):
         finally:
             if proc.returncode is None:
                 _kill_group(proc.pid, signal.SIGKILL)
-        # Children that outlived the leader keep the group alive; they are not ours to leave.
-        _kill_group(proc.pid, signal.SIGKILL)
+            pumps.cancel()
         facts = self._facts(code, started, out, err)
         ctx.details.update(facts)
         duration = time.monotonic() - started

@@ -1,7 +1,8 @@
 """The ``director`` kind: one Icinga Director job, run the way Director's own daemon runs it.
 
-The child is ``icingacli director job run --id N --debug --rpc`` in its own process group, stdin
-kept open (it stops when stdin closes), speaking JSON-RPC notifications as netstrings on stdout:
+The child is ``icingacli director job run --id N --debug --rpc`` in its own process group (marked
+as the run's, see process_groups.py), stdin kept open (it stops when stdin closes), speaking
+JSON-RPC notifications as netstrings on stdout:
 ``94:{"jsonrpc":"2.0","method":"logger.log","params":["error","..."]},``. Each ``logger.log``
 becomes a log line of the run with its severity. Afterwards the outcome is written back into
 ``director_job`` (Director's web UI shows it), a failed import or sync fails the run although the
@@ -197,14 +198,14 @@ class Director(Job):
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                env={**os.environ, **cfg.env},
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+                **ctx.processes.options({**os.environ, **cfg.env}),
             )
         except OSError as exc:
             raise JobFailed(f"cannot start {cfg.icingacli!r}: {exc.strerror}") from exc
+        ctx.processes.spawned(proc.pid)
         ctx.details["pid"] = proc.pid
         ctx.log.bind(action="director_child_started", pid=proc.pid).info(
             "started {} (pid {})", " ".join(argv), proc.pid
@@ -241,20 +242,21 @@ class Director(Job):
         pumps = asyncio.gather(read_stdout(), command._pump(proc.stderr, err_tail))
         watcher = asyncio.create_task(watch_settings())
         try:
-            await pumps
-            code = await proc.wait()
+            code = await command._exited(proc)
+            # Children that outlived it are not ours to leave (they may hold its output open).
+            await asyncio.wait([pumps], timeout=command.DRAIN)
+            await ctx.processes.end_leftovers(KILL_GRACE)
+            await asyncio.wait([pumps], timeout=command.DRAIN)
         except asyncio.CancelledError:
             await _stop(proc)
-            pumps.cancel()
             raise
         finally:
+            pumps.cancel()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             if proc.returncode is None:
                 command._kill_group(proc.pid, signal.SIGKILL)
-            # Children that outlived the leader keep the group alive; they are not ours to leave.
-            command._kill_group(proc.pid, signal.SIGKILL)
             if proc.stdin is not None:
                 proc.stdin.close()
         plain = frames.raw.decode("utf-8", "replace") + "\n" + err_tail.text()
@@ -276,4 +278,6 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await asyncio.shield(asyncio.wait_for(proc.wait(), KILL_GRACE))
     except (TimeoutError, asyncio.CancelledError):
         command._kill_group(proc.pid, signal.SIGKILL)
-        await asyncio.shield(proc.wait())
+        await asyncio.shield(command._exited(proc))
+    # A TERM-resistant grandchild in the group would survive the leader's exit.
+    command._kill_group(proc.pid, signal.SIGKILL)

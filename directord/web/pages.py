@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 from loguru import logger
 
-from directord import __version__, catalog
+from directord import __version__, catalog, interrupted
 from directord.web import auth, forms, login, presenters, rest, svg
 from directord.web import keys as web_keys
 
@@ -112,8 +112,11 @@ async def job_page(request: web.Request) -> web.Response:
     sup = request.app[web_keys.SUPERVISOR]
     before = request.query.get("before")
     before_id = int(before) if before and before.isdigit() and len(before) < 18 else None
-    runs = await sup.store.job_runs(name, limit=PAGE, before=before_id)
-    recent = await sup.store.job_runs(name, limit=TIMELINE_RUNS)
+    # A run whose process is gone shows as interrupted before a daemon records it.
+    runs = interrupted.shown_runs(
+        await sup.store.job_runs(name, limit=PAGE, before=before_id), sup.store
+    )
+    recent = interrupted.shown_runs(await sup.store.job_runs(name, limit=TIMELINE_RUNS), sup.store)
     now = sup.clock()
     bars = [
         svg.RunBar(r.id, str(r.state), r.started, r.finished, r.summary or "", f"/runs/{r.id}")
@@ -161,10 +164,11 @@ async def job_page(request: web.Request) -> web.Response:
 
 
 async def run_page(request: web.Request) -> web.Response:
-    found = await request.app[web_keys.SUPERVISOR].store.get_run(int(request.match_info["id"]))
+    db = request.app[web_keys.SUPERVISOR].store
+    found = await db.get_run(int(request.match_info["id"]))
     if found is None:
         raise web.HTTPNotFound(text="no such run")
-    out = presenters.run(found)
+    out = presenters.run(interrupted.shown(found, db))
     details = dict(out.details)
     outputs = [(k, str(details.pop(k))) for k in ("stdout", "stderr", "output") if k in details]
     shown = {

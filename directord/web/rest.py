@@ -22,7 +22,7 @@ from aiohttp import web
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 
-from directord import catalog, errors, timeperiods
+from directord import catalog, errors, interrupted, timeperiods
 from directord.jobs import registry
 from directord.web import apimodels, auth, presenters, svg
 from directord.web import keys as web_keys
@@ -382,7 +382,9 @@ async def job_runs(request: web.Request) -> tuple[int, BaseModel]:
     assert limit is not None
     found = await sup.store.job_runs(name, limit=limit, before=before, state=state)
     next_before = found[-1].id if len(found) == limit else None
-    return 200, apimodels.RunsOut(runs=[presenters.run(r) for r in found], next_before=next_before)
+    # A run whose process is gone shows as interrupted before a daemon records it.
+    shown = interrupted.shown_runs(found, sup.store)
+    return 200, apimodels.RunsOut(runs=[presenters.run(r) for r in shown], next_before=next_before)
 
 
 @endpoint(
@@ -396,10 +398,11 @@ async def get_run(request: web.Request) -> tuple[int, BaseModel]:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 18:
         raise ApiError(404, f"no run {raw!r}")
-    found = await request.app[web_keys.SUPERVISOR].store.get_run(int(raw))
+    db = request.app[web_keys.SUPERVISOR].store
+    found = await db.get_run(int(raw))
     if found is None:
         raise ApiError(404, f"no run {raw}")
-    return 200, presenters.run(found)
+    return 200, presenters.run(interrupted.shown(found, db))
 
 
 # -- time periods -------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -74,7 +76,9 @@ def test_failing_job_is_recorded_and_the_loop_goes_on(
 def test_timeout_kills_the_job_and_its_children(
     tmp_path: Path, daemon_factory: StartDaemon
 ) -> None:
-    pidfile = tmp_path / "child.pid"
+    pidfile, escaped = tmp_path / "child.pid", tmp_path / "escaped.pid"
+    # One child in the group, one that left it (and its session) with setsid.
+    script = f"sleep 300 & echo $! > {pidfile}; setsid sleep 300 & echo $! > {escaped}; wait"
     config = write_config(
         tmp_path,
         {
@@ -84,24 +88,27 @@ def test_timeout_kills_the_job_and_its_children(
                     "kind": "command",
                     "interval": "1h",
                     "timeout": "1s",
-                    "settings": {
-                        "command": ["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"],
-                        "kill_grace": "1s",
-                    },
+                    "settings": {"command": ["sh", "-c", script], "kill_grace": "1s"},
                 }
             ]
         },
     )
     d = daemon_factory(config)
-    row = wait_for(
-        lambda: [r for r in runs(d.db, "stuck") if r["state"] != "running"], 15, "the timeout"
-    )[0]
-    assert row["state"] == "timed_out"
-    assert row["summary"] == "timed out after 1s"
-    assert row["finished"] - row["started"] < 4
-    details = json.loads(row["details"])
-    child = int(pidfile.read_text())
-    wait_for(lambda: not pid_alive(child) and not pid_alive(details["pid"]), 5, "children gone")
+    try:
+        row = wait_for(
+            lambda: [r for r in runs(d.db, "stuck") if r["state"] != "running"], 15, "the timeout"
+        )[0]
+        assert row["state"] == "timed_out"
+        assert row["summary"] == "timed out after 1s; 1 leftover process killed"
+        assert row["finished"] - row["started"] < 6
+        details = json.loads(row["details"])
+        child, outside = int(pidfile.read_text()), int(escaped.read_text())
+        assert not pid_alive(outside)
+        wait_for(lambda: not pid_alive(child) and not pid_alive(details["pid"]), 5, "children gone")
+    finally:
+        if escaped.exists():
+            with contextlib.suppress(OSError):
+                os.kill(int(escaped.read_text()), signal.SIGKILL)
 
 
 def test_kill_9_during_a_run_then_restart_gives_interrupted(
