@@ -52,6 +52,8 @@ class Memory:
     rss: list[int] = field(default_factory=list)
     pss: list[int] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
+    runner: list[int] = field(default_factory=list)  # the runner's own RSS, children apart
+    child: list[int] = field(default_factory=list)  # each job child's RSS, as sampled
 
     def sample(self, pid: int) -> None:
         try:
@@ -66,11 +68,14 @@ class Memory:
                 info = proc.memory_full_info()
                 rss += info.rss
                 pss += info.pss
+                if proc.pid == pid:
+                    self.runner.append(info.rss)
                 # A job child: Director's re-titles itself, directord's keeps icingacli's argv.
-                if proc.pid != pid and (
-                    "icinga::director::job" in " ".join(proc.cmdline()) or "--rpc" in proc.cmdline()
+                elif "icinga::director::job" in " ".join(proc.cmdline()) or (
+                    "--rpc" in proc.cmdline()
                 ):
                     jobs += 1
+                    self.child.append(info.rss)
         self.rss.append(rss)
         self.pss.append(pss)
         self.children.append(jobs)
@@ -82,9 +87,17 @@ class Memory:
                 "max": round(max(values) / (1 << 20), 1) if values else None,
             }
 
+        tenth = max(1, len(self.runner) // 10)
         return {
             "rss_mib": mib(self.rss),
             "pss_mib": mib(self.pss),
+            # Growth shows as the last tenth of the samples against the first.
+            "runner_rss_mib": {
+                **mib(self.runner),
+                "first_tenth": mib(self.runner[:tenth])["mean"],
+                "last_tenth": mib(self.runner[-tenth:])["mean"],
+            },
+            "job_child_rss_mib": mib(self.child),
             "job_children_at_once_max": max(self.children, default=0),
         }
 
