@@ -173,7 +173,7 @@ def _jobs(site: director_site.Site, every: list[int]) -> dict[int, int]:
 
 def _from_store(db: Path, every: dict[str, int]) -> dict[str, Any]:
     """directord's exact figures: lateness and achieved interval of its scheduled runs (the
-    start-up burst, every job due at once, left out), and what the runs cost."""
+    start-up burst, every job due at once, left out), and how long the runs took."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         rows = conn.execute(
             "SELECT job, scheduled_for, started, finished FROM runs"
@@ -183,8 +183,11 @@ def _from_store(db: Path, every: dict[str, int]) -> dict[str, Any]:
     lateness = [max(0.0, r[2] - r[1]) for r in rows if r[1] > first]
     deviation: list[float] = []
     for job, group in itertools.groupby(rows, key=lambda r: r[0]):
-        starts = [r[2] for r in group]
-        deviation += [b - a - every[job] for a, b in itertools.pairwise(starts)]
+        # The burst's lateness also shortens the interval after it (the next run is on the
+        # grid of the burst's due time): that pair is left out with the burst.
+        deviation += [
+            b[2] - a[2] - every[job] for a, b in itertools.pairwise(group) if a[1] > first
+        ]
     return {
         "runs": len(rows),
         "lateness_s": _stats(lateness),
