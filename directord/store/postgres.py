@@ -265,6 +265,7 @@ class PostgresStore(manager.QueryStore):
         self.mine: set[int] = set()  # this process's running runs: the leases it renews
         self._pending: list[_Pending] = []  # finishes waiting for the database to come back
         self._writer: asyncio.Task[None] | None = None
+        self._finishing: set[asyncio.Future[None]] = set()  # finish_run calls under way
         self.presence = presence.Presence(self)
         self.connector.on_back.append(self.presence.reconnected)
 
@@ -300,43 +301,64 @@ class PostgresStore(manager.QueryStore):
     async def nodes(self) -> list[dict[str, Any]]:
         return await self.presence.nodes()
 
+    async def disabled_jobs(self) -> dict[str, float]:
+        """From memory while this node listens (a change is notified); read before every
+        claim, they cost a round trip per run otherwise."""
+        cached = self.presence.switches
+        if cached is not None and self.presence.listening:
+            return dict(cached)
+        version = self.presence.switches_version
+        found = await super().disabled_jobs()
+        if self.presence.listening and version == self.presence.switches_version:
+            self.presence.switches = dict(found)
+        return found
+
+    async def set_job_disabled(self, job: str, disabled: bool, now: float) -> None:
+        await super().set_job_disabled(job, disabled, now)
+        self.presence.switches = None
+        self.presence.switches_version += 1
+
     # -- claims and runs -----------------------------------------------------------------------
 
     async def claim_run(self, claim: Claim) -> int | None:
+        """One round trip (``directord_claim``); a claim waits for this node's finishes in
+        flight, so that it does not find this node's own finished run still running."""
+        if self._finishing:
+            await asyncio.wait(list(self._finishing))
         params = {
             **mapping.claim(claim),
             "lease": self.lease,
             "limit": self.cluster_limit,
             "seen": claim.last_attempt_seen,
+            "key": pgsql.CLAIM_KEY,
         }
-        async with self.connector.transaction() as tx:
-            await tx.execute("claim_lock", {"key": pgsql.CLAIM_KEY})
-            row = await tx.fetch_one("claim_run", params)
-            why = None if row is not None else await tx.fetch_one("claim_refusal", params)
-        if row is None:
-            assert why is not None
-            self.last_refusal = (
-                "claimed"
-                if why["claimed"]
-                else "running"
-                if why["running"]
-                else "limit"
-                if self.cluster_limit is not None and why["cluster_running"] >= self.cluster_limit
-                else "stale"
-            )
+        row = await self.connector.fetch_one("claim", params)
+        assert row is not None  # the function answers one row
+        if row["run_id"] is None:
+            self.last_refusal = str(row["refusal"])
+            # What beat it, as the database knows it now: this node's view of the job's last
+            # attempt is fresh at once (no wait for the winner's finish, no re-read of all).
+            seen = claim.last_attempt_seen or 0.0
+            if row["last_attempt"] is not None and row["last_attempt"] > seen:
+                self.presence.deliver({claim.job: mapping.job_state(row)})
             return None
         self.last_refusal = None
-        self.mine.add(int(row["id"]))
-        return int(row["id"])
+        self.mine.add(int(row["run_id"]))
+        return int(row["run_id"])
 
     async def finish_run(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
         """Written now, or (the database unreachable) kept and written once it is back."""
+        done = asyncio.get_running_loop().create_future()
+        self._finishing.add(done)
         try:
             await self._finish(_Pending(run_id, claim, outcome))
         except StoreUnavailable:
             self._pending.append(_Pending(run_id, claim, outcome))
             if self._writer is None or self._writer.done():
                 self._writer = asyncio.create_task(self._drain_pending())
+        finally:
+            self._finishing.discard(done)
+            done.set_result(None)
 
     async def _finish(self, item: _Pending) -> None:
         params = {**mapping.finish(item.run_id, item.outcome), "owner": item.claim.owner}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from directord.store.postgres import PostgresStore
 
 CHANNEL = "directord_job_state"
+SWITCHES = "directord_job_switches"
 _STATE_FIELDS = tuple(f.name for f in fields(JobState))
 Listener = Callable[[dict[str, JobState]], None]
 
@@ -84,6 +85,11 @@ class Presence:
         self._last_read = 0.0  # monotonic: the last full re-read or notification
         self._reread = True
         self._lost: set[int] = set()
+        self._batch: dict[str, JobState] = {}  # notified states not yet delivered
+        # The job switches (``directord job disable``) as last read; None: read them again.
+        # Valid only while this node listens: every change is notified (migration 0003).
+        self.switches: dict[str, float] | None = None
+        self.switches_version = 0
 
     @property
     def period(self) -> float:
@@ -136,20 +142,43 @@ class Presence:
         )
 
     async def _listen(self) -> None:
+        self.switches = None
         with self.store.connector.errors():
             conn = await self.store.connector.connect()
             await conn.add_listener(CHANNEL, self._notified)
-        conn.add_termination_listener(lambda _: self._wake.set())
+            await conn.add_listener(SWITCHES, self._switched)
+        conn.add_termination_listener(self._lost_listener)
         self._listen_conn = conn
         self._reread = True  # what was sent while nobody listened
 
+    def _lost_listener(self, _conn: object) -> None:
+        self.switches = None  # no news of them while nobody listens
+        self._wake.set()
+
+    @property
+    def listening(self) -> bool:
+        return self._listen_conn is not None and not self._listen_conn.is_closed()
+
+    def _switched(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.switches = None
+        self.switches_version += 1
+
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        # Many finishes arrive at once under load: they reach the listeners as one batch, so
+        # the supervisor looks at its schedule once for them, not once per notification.
         data = json.loads(payload)
         state = JobState(**{k: data.get(k) for k in _STATE_FIELDS})
         self._last_read = time.monotonic()
-        self._deliver({state.job: state})
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush_batch)
+        self._batch[state.job] = state
 
-    def _deliver(self, states: dict[str, JobState]) -> None:
+    def _flush_batch(self) -> None:
+        batch, self._batch = self._batch, {}
+        if batch:
+            self.deliver(batch)
+
+    def deliver(self, states: dict[str, JobState]) -> None:
         for listener in self.listeners:
             try:
                 listener(states)
@@ -222,7 +251,7 @@ class Presence:
             states = await store.job_states()
             self._reread = False
             self._last_read = time.monotonic()
-            self._deliver(states)
+            self.deliver(states)
         nodes = await self.nodes()
         self.last_nodes = [{k: v for k, v in n.items() if k != "jobs"} for n in nodes]
         self._check_definitions(nodes)

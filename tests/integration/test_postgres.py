@@ -131,6 +131,68 @@ async def test_a_stale_view_loses_the_claim(stores: Opener) -> None:
     assert other is not None
 
 
+async def test_a_node_that_lost_learns_the_winners_start_at_once(stores: Opener) -> None:
+    a = await stores(node="a", cluster_limit=1)
+    b = await stores(node="b", cluster_limit=1)
+    heard: list[dict[str, store.JobState]] = []
+    b.subscribe(heard.append)
+    won = await a.claim_run(claim("job", 100.0, node="a", last_attempt_seen=0.0))
+    assert won is not None
+    # Still running on a: b's claim of the same due run loses, and b hears of a's start from
+    # the refusal itself, not only once a's finish is notified.
+    assert await b.claim_run(claim("job", 100.0, node="b", last_attempt_seen=0.0)) is None
+    assert b.last_refusal == "claimed"
+    assert [(h["job"].last_attempt, h["job"].last_result) for h in heard] == [(100.0, None)]
+    # A refusal that tells nothing new (the view was fresh) delivers nothing.
+    assert await b.claim_run(claim("job", 150.0, node="b", last_attempt_seen=100.0)) is None
+    assert b.last_refusal == "running"
+    assert len(heard) == 1
+
+
+async def test_a_claim_waits_for_the_nodes_own_finish_in_flight(stores: Opener) -> None:
+    s = await stores(node="n1", cluster_limit=1)
+    first = await s.claim_run(claim("job", 10.0, last_attempt_seen=0.0))
+    assert first is not None
+    # The finish is written behind the job's back (runs.Executor.record) and the next claim
+    # follows at once: on a pool they would race, and the claim would find its own run still
+    # running. Here the finish is held up by a row lock to make that race certain.
+    blocker = await s.connector.connect()
+    try:
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", first)
+        done = Outcome(RunState.succeeded, 11.0, "ok")
+        finish = asyncio.ensure_future(s.finish_run(first, claim("job", 10.0), done))
+
+        async def finish_waits() -> bool:
+            sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return bool(await blocker.fetchval(sql))
+
+        await asyncio.wait_for(_until_async(finish_waits), 30)
+        second = asyncio.ensure_future(s.claim_run(claim("job", 20.0, last_attempt_seen=10.0)))
+        await asyncio.wait({second}, timeout=1.0)  # time enough to race, were it to
+        await locked.rollback()
+        await finish
+        assert await second is not None, s.last_refusal
+    finally:
+        await blocker.close()
+
+
+async def test_job_switches_are_kept_while_listening_and_changes_are_heard(
+    stores: Opener,
+) -> None:
+    a = await stores(node="a")
+    b = await stores(node="b")
+    await a.join("a", "a:1", {})
+    assert await a.disabled_jobs() == {}
+    assert a.presence.switches == {}  # kept: read once while listening
+    await b.set_job_disabled("job", True, 5.0)
+    await asyncio.wait_for(_until(lambda: a.presence.switches is None), 30)
+    assert await a.disabled_jobs() == {"job": 5.0}
+    await a.set_job_disabled("job", False, 6.0)
+    assert await a.disabled_jobs() == {}  # its own change: no wait for the notification
+
+
 async def test_an_expired_lease_is_interrupted_with_the_nodes_name(stores: Opener) -> None:
     dead = await stores(node="dead", lease=0.5)
     alive = await stores(node="alive", lease=0.5)
@@ -280,6 +342,11 @@ async def test_an_outage_keeps_finishes_and_writes_them_back(
         if pg_server.proc is None:
             await asyncio.to_thread(pg_server.start)
         await s.close()
+
+
+async def _until_async(predicate: Callable[[], Any]) -> None:
+    while not await predicate():
+        await asyncio.sleep(0.05)
 
 
 async def _until(predicate: Callable[[], bool]) -> None:

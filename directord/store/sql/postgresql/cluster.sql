@@ -1,18 +1,14 @@
--- Statements only a shared (PostgreSQL) store has: the claim lock and why a claim was refused,
--- leases, node heartbeats. Not part of the query names every dialect answers to (queries.sql);
--- store/postgres.py and store/presence.py ask for them by name. Parameters as in queries.sql.
+-- Statements only a shared (PostgreSQL) store has: the claim, leases, node heartbeats. Not part
+-- of the query names every dialect answers to (queries.sql); store/postgres.py and
+-- store/presence.py ask for them by name. Parameters as in queries.sql.
 
--- name: claim_lock
--- Claims are serialized cluster-wide by this transaction-scoped lock: the checks below then see
--- every claim committed before (READ COMMITTED takes a fresh snapshot per statement), so two
--- nodes cannot both pass the concurrency limit or both start one job under different due times.
-SELECT pg_advisory_xact_lock(:key::bigint);
-
--- name: claim_refusal
--- Why a claim was refused (read in the claiming transaction, under the claim lock).
-SELECT EXISTS (SELECT 1 FROM runs WHERE job = :job AND scheduled_for = :scheduled_for) AS claimed,
-       EXISTS (SELECT 1 FROM runs WHERE job = :job AND state = 'running') AS running,
-       (SELECT count(*) FROM runs WHERE state = 'running') AS cluster_running;
+-- name: claim
+-- One round trip: directord_claim (migration 0003) takes the claim lock, checks and inserts.
+SELECT run_id, refusal, job, last_attempt, last_finished, last_success, last_result, last_error,
+       last_run_id, failures
+FROM directord_claim(:job::text, :kind::text, :node::text, :trigger::text, :attempt::int,
+                     :job_version::int, :scheduled_for::float8, :started::float8, :lease::float8,
+                     :owner::text, :limit::int, :seen::float8, :key::bigint);
 
 -- name: interrupt_expired
 UPDATE runs SET state = 'interrupted', finished = extract(epoch FROM clock_timestamp()),
