@@ -281,6 +281,12 @@ async def _serve(
 
         director = director_refresh.start(supervisor)
 
+    async def apply(settings: config_mod.Settings) -> None:
+        await supervisor.apply_reload(settings)
+        # The other nodes compare this node's definitions as they are now.
+        checksums = definition_checksums(supervisor)
+        await supervisor.store.join(supervisor.node, supervisor.owner, checksums)
+
     async def reload() -> None:
         try:
             settings = config_mod.load(config_path, kinds=supervisor.kinds)
@@ -301,7 +307,7 @@ async def _serve(
                 logger.bind(action="reload_removes").warning(
                     "reload removes {} job(s): {}", len(removed), ", ".join(removed)
                 )
-            await supervisor.apply_reload(settings)
+            await apply(settings)
         except config_mod.ConfigError as exc:
             logger.bind(action="reload_failed").error(
                 "config reload failed, keeping the running config: {}", exc
@@ -314,7 +320,7 @@ async def _serve(
 
     async def apply_catalog(merged: config_mod.Settings) -> None:
         """A job made, changed or deleted in the web or the API: into the schedule at once."""
-        await supervisor.apply_reload(director[0].merge(merged) if director else merged)
+        await apply(director[0].merge(merged) if director else merged)
 
     if supervisor.catalog is not None:
         supervisor.catalog.on_change(apply_catalog)

@@ -24,6 +24,7 @@ class JobState:
     last_error: str | None = None
     last_run_id: int | None = None
     failures: int = 0  # consecutive runs that did not succeed
+    last_node: str | None = None  # the node that ran the last finished run
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Finished:
     finished: float
     state: str  # a store.RunState other than running
     summary: str
+    node: str | None = None
 
 
 def next_state(previous: JobState | None, run: Finished) -> JobState:
@@ -55,4 +57,5 @@ def next_state(previous: JobState | None, run: Finished) -> JobState:
         last_error=None if ok else run.summary,
         last_run_id=run.run_id,
         failures=0 if ok else (previous.failures if previous else 0) + 1,
+        last_node=run.node,
     )

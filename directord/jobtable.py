@@ -96,7 +96,13 @@ class JobTable:
         """A run ended: the job's new state and next due time; returns the jobs it requests."""
         name = report.job
         finished = jobstate.Finished(
-            name, report.run_id, report.started, report.finished, report.state, report.summary
+            name,
+            report.run_id,
+            report.started,
+            report.finished,
+            report.state,
+            report.summary,
+            report.node,
         )
         self.states[name] = state = jobstate.next_state(self.states.get(name), finished)
         chained = self.queue.finished(

@@ -42,6 +42,7 @@ class RunReport:
     scheduled_for: float
     counters: dict[str, Any] = field(default_factory=dict)
     changed: bool | None = None
+    node: str | None = None  # the node that ran it
 
     @property
     def ok(self) -> bool:
@@ -269,6 +270,7 @@ class Executor:
             claim.scheduled_for,
             verdict.counters,
             verdict.changed,
+            self.node,
         )
 
     def _note_group(self, run_id: int, group: process_groups.Group, log: Logger) -> None:

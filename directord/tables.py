@@ -86,6 +86,7 @@ def jobs(views: Sequence[JobView], now: float | None = None) -> str:
         "in period",
         "last attempt",
         "last result",
+        "node",
         "next run",
         "running",
     )
@@ -101,6 +102,7 @@ def jobs(views: Sequence[JobView], now: float | None = None) -> str:
                 "yes" if r.in_period else "no",
                 when(r.last_attempt),
                 r.last_result or "-",
+                r.last_node or "-",
                 next_run(r, now),
                 f"run {r.running.run_id}" if r.running else "-",
             )

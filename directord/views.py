@@ -45,6 +45,7 @@ class JobView:
     in_period: bool
     last_attempt: float | None
     last_result: str | None
+    last_node: str | None  # the node of the last finished run (several nodes on one database)
     last_error: str | None
     last_success: float | None
     next_due: float | None
@@ -113,6 +114,7 @@ def job_view(
         in_period=in_period,
         last_attempt=state.last_attempt if state else None,
         last_result=state.last_result if state else None,
+        last_node=state.last_node if state else None,
         last_error=state.last_error if state else None,
         last_success=state.last_success if state else None,
         next_due=None if due is None else due.at,

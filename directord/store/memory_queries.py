@@ -187,7 +187,13 @@ class _RunTables:
         the one set of job-state rules (jobstate.next_state)."""
         old = self.job_state_rows.get(run["job"])
         finished = jobstate.Finished(
-            run["job"], run["id"], run["started"], run["finished"], run["state"], run["summary"]
+            run["job"],
+            run["id"],
+            run["started"],
+            run["finished"],
+            run["state"],
+            run["summary"],
+            run["node"],
         )
         state = jobstate.next_state(None if old is None else jobstate.JobState(**old), finished)
         self.job_state_rows[run["job"]] = dataclasses.asdict(state)

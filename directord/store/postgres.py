@@ -286,6 +286,10 @@ class PostgresStore(manager.QueryStore):
     # -- the cluster ---------------------------------------------------------------------------
 
     async def join(self, node: str, owner: str, checksums: dict[str, str]) -> None:
+        """Again after a reload: the node's definition checksums as they are now."""
+        if self.presence.node == node and self.presence.owner == owner:
+            await self.presence.update(checksums)
+            return
         self.node = node
         await self.presence.start(node, owner, checksums)
 

@@ -102,6 +102,11 @@ class Presence:
         await self._listen()
         self._task = asyncio.create_task(self._loop(), name="directord-presence")
 
+    async def update(self, checksums: dict[str, str]) -> None:
+        """New definitions (a reload): the other nodes compare them from the next heartbeat."""
+        self.checksums = checksums
+        self._wake.set()
+
     async def _lock_node(self) -> None:
         assert self.node is not None
         key = pgsql.lock_key("directord.node:" + self.node)

@@ -7,6 +7,8 @@ import itertools
 import json
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import yaml
 
 from tests import services
 from tests.conftest import Daemon, free_port, http, pid_alive, wait_for
+from tests.helpers import plugin_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -54,23 +57,28 @@ class Cluster:
         self.started: list[Daemon] = []
         self.nodes: dict[str, Node] = {}
 
-    def config(self, name: str, port: int, **runner: Any) -> Path:
+    def config(self, name: str, port: int, password_file: bool = False, **runner: Any) -> Path:
         folder = self.root / f"{name}-{next(_starts)}"
         folder.mkdir()
-        data = {
+        data: dict[str, Any] = {
             "database": self.pg.dsn,
             "node": name,
             "http": {"listen": f"127.0.0.1:{port}", "stale_after": "5s"},
             "runner": {"lease": f"{LEASE:g}s", "shutdown_grace": "5s", **runner},
             "jobs": self.jobs,
         }
+        if password_file:  # a path relative to the config file, as every path
+            (folder / "pg-password").write_text(self.pg.password + "\n")
+            data["database_password_file"] = "pg-password"
         path = folder / "config.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
-    def start(self, name: str, port: int | None = None) -> Node:
+    def start(self, name: str, port: int | None = None, password_file: bool = False) -> Node:
+        """Node ``name``: its password from PGPASSWORD, or from database_password_file."""
         port = port or (self.nodes[name].port if name in self.nodes else free_port())
-        daemon = Daemon(self.config(name, port), env={"PGPASSWORD": self.pg.password})
+        env = {} if password_file else {"PGPASSWORD": self.pg.password}
+        daemon = Daemon(self.config(name, port, password_file), env=env)
         self.started.append(daemon)
         self.nodes[name] = Node(name, port, daemon)
         return self.nodes[name]
@@ -78,6 +86,16 @@ class Cluster:
     def stop_all(self) -> None:
         for d in self.started:
             d.stop()
+
+    def cli(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``directord ARGS`` with node ``name``'s config (and its way to the password)."""
+        config = self.nodes[name].daemon.config
+        cmd = [sys.executable, "-m", "directord", "--config", str(config)]
+        by_file = "database_password_file" in config.read_text()
+        env = plugin_env(**({} if by_file else {"PGPASSWORD": self.pg.password}))
+        return subprocess.run(
+            [*cmd, *args], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
 
     def runs(self) -> list[dict[str, Any]]:
         out = self.pg.psql(
@@ -123,7 +141,7 @@ def test_two_nodes_share_the_work_and_a_node_name_is_taken_once(
     pg_server: services.PostgresServer, cluster_factory: Callable[..., Cluster]
 ) -> None:
     c = cluster_factory(pg_server.pg, noop_jobs(4))
-    a, b = c.start("m1"), c.start("m2")
+    a, b = c.start("m1"), c.start("m2", password_file=True)
     healthy(a)
     healthy(b)
     wait_for(
@@ -140,9 +158,52 @@ def test_two_nodes_share_the_work_and_a_node_name_is_taken_once(
     status = wait_for(lambda: len(a.status().get("nodes", [])) == 2 and a.status(), 30, "nodes")
     assert {(n["node"], n["alive"]) for n in status["nodes"]} == {("m1", True), ("m2", True)}
     assert status["warnings"] == []
-    for node in (a, b):
-        node.daemon.signal(signal.SIGTERM)
-        assert node.daemon.wait(30) == 0
+    # jobs list and job history show the node of each run.
+    listing = c.cli("m1", "jobs", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert {j["last_node"] for j in json.loads(listing.stdout)} <= {"m1", "m2"}
+    assert "node" in c.cli("m1", "jobs", "list").stdout.splitlines()[0].split()
+    history = json.loads(c.cli("m1", "job", "history", "j00", "--json").stdout)
+    assert history
+    assert {r["node"] for r in history} <= {"m1", "m2"}
+    # The password (m2 reads it from database_password_file) is shown nowhere.
+    secret = c.pg.password
+    shown = [c.cli("m2", "config", "check"), c.cli("m2", "jobs", "list")]
+    assert shown[0].returncode == 0, shown[0].stdout + shown[0].stderr
+    assert [r for r in shown if secret in r.stdout + r.stderr] == []
+    assert secret.encode() not in http(f"{b.base}/status")[1] + http(f"{b.base}/health")[1]
+    # A definition changed on one node only (reloaded there): a warning on /status and in the
+    # log, naming both nodes.
+    changed = yaml.safe_load(b.daemon.config.read_text())
+    changed["jobs"][0]["interval"] = "7s"
+    b.daemon.config.write_text(yaml.safe_dump(changed, sort_keys=False))
+    b.daemon.signal(signal.SIGHUP)
+    warnings = wait_for(lambda: a.status()["warnings"], 30, "a definition warning")
+    assert len(warnings) == 1
+    assert warnings[0].startswith("job 'j00' has different definitions on the live nodes: m1 (")
+    assert "; m2 (" in warnings[0]
+    wait_for(lambda: warnings[0] in a.daemon.output(), 30, "the warning in m1's log")
+    # A peer gone silent (killed) is a WARNING of `directord health` on the node that lives.
+    b.daemon.signal(signal.SIGKILL)
+    b.daemon.wait(30)
+    wait_for(
+        lambda: [n["alive"] for n in a.status()["nodes"] if n["node"] == "m2"] == [False],
+        60,
+        "m2 dead in m1's /status",
+    )
+    # m2's last run, if it was running, is interrupted once its lease runs out (until then
+    # its job may be overdue: CRITICAL, rightly).
+    wait_for(lambda: not [r for r in c.runs() if r["state"] == "running"], 60, "no run left")
+    check = wait_for(
+        lambda: (r := c.cli("m1", "health", "--url", a.base)).returncode == 1 and r,
+        60,
+        "health WARNING on m1",
+    )
+    assert check.stdout.startswith("WARNING - ")
+    assert "peer silent: m2 (silent " in check.stdout
+    a.daemon.signal(signal.SIGTERM)
+    assert a.daemon.wait(30) == 0
+    assert [d.config for d in c.started if secret in d.output()] == []
     runs = c.runs()
     assert len({(r["job"], r["scheduled_for"]) for r in runs}) == len(runs)
     assert [r for r in runs if r["state"] == "running"] == []
@@ -188,6 +249,12 @@ def test_chaos_kills_restarts_and_a_database_outage(
     problems = json.loads(http(f"{c.nodes['n1'].base}/health")[1])["problems"]
     assert any("database unreachable since" in p for p in problems)
     assert all(pg_server.pg.password not in p for p in problems)
+    # This node cannot reach the database: `directord health` is CRITICAL, saying so.
+    check = c.cli("n1", "health", "--url", c.nodes["n1"].base)
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert check.stdout.startswith("CRITICAL - ")
+    assert "database unreachable since" in check.stdout
+    assert pg_server.pg.password not in check.stdout
     pg_server.start()
     outage_end = time.time()
     for name in names:
@@ -206,6 +273,8 @@ def test_chaos_kills_restarts_and_a_database_outage(
     for name in names:
         assert c.nodes[name].daemon.wait(30) == 0, c.nodes[name].daemon.output()[-3000:]
     stopped = time.time()
+    # The outage was logged (once), the password never.
+    assert [d.config for d in c.started if pg_server.pg.password in d.output()] == []
 
     runs = c.runs()
     by_state = sorted({(r["node"], r["state"]) for r in runs})

@@ -202,7 +202,8 @@ async def test_finish_updates_run_and_state_together(db: store.Store) -> None:
         1,
         None,
     )
-    c2 = claim(at=200.0)
+    assert state.last_node == "n1"  # jobs list shows the node of the last run
+    c2 = claim(at=200.0, node="n2")
     run2 = await db.claim_run(c2)
     assert run2 is not None
     await db.finish_run(run2, c2, Outcome(RunState.succeeded, 205.0, "ok", changed=True))
@@ -213,6 +214,7 @@ async def test_finish_updates_run_and_state_together(db: store.Store) -> None:
         0,
         205.0,
     )
+    assert state.last_node == "n2"
     assert (state.last_attempt, state.last_finished, state.last_run_id) == (201.0, 205.0, run2)
     # A finished run is never finished twice (e.g. a late write after an interruption).
     await db.finish_run(run2, c2, Outcome(RunState.failed, 300.0, "late"))

@@ -48,8 +48,10 @@ DELETE FROM jobs WHERE name = :name AND managed_by = 'store' AND (:version IS NU
 RETURNING name;
 
 -- name: job_states
-SELECT job, last_attempt, last_finished, last_success, last_result, last_error, last_run_id, failures
-FROM job_state;
+-- last_node: the node of the last finished run (job history shows every run's).
+SELECT js.job, js.last_attempt, js.last_finished, js.last_success, js.last_result, js.last_error,
+       js.last_run_id, js.failures, r.node AS last_node
+FROM job_state js LEFT JOIN runs r ON r.id = js.last_run_id;
 
 -- name: claim_run
 -- No claim while the job has a running row, whoever runs it: one job never overlaps itself,

@@ -20,7 +20,8 @@ CREATE FUNCTION directord_claim(
     p_key bigint
 ) RETURNS TABLE (run_id bigint, refusal text, job text, last_attempt double precision,
                 last_finished double precision, last_success double precision,
-                last_result text, last_error text, last_run_id bigint, failures integer)
+                last_result text, last_error text, last_run_id bigint, failures integer,
+                last_node text)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
@@ -57,7 +58,8 @@ BEGIN
     run_id := new_id;
     IF refusal IS NOT NULL THEN
         job := p_job;
-        SELECT max(r.started) INTO last_attempt FROM runs r WHERE r.job = p_job;
+        SELECT r.started, r.node INTO last_attempt, last_node FROM runs r
+        WHERE r.job = p_job ORDER BY r.started DESC LIMIT 1;
         last_attempt := greatest(stored.last_attempt, last_attempt);
         last_finished := stored.last_finished;
         last_success := stored.last_success;
@@ -80,3 +82,31 @@ END;
 $$;
 CREATE TRIGGER job_switches_changed AFTER INSERT OR UPDATE OR DELETE ON job_switches
 FOR EACH STATEMENT EXECUTE FUNCTION job_switches_changed();
+
+-- A finished run's notification names its node too (jobs list shows the node of the last run).
+CREATE OR REPLACE FUNCTION runs_finished() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    s job_state;
+BEGIN
+    INSERT INTO job_state AS js (job, last_attempt, last_finished, last_success, last_result,
+                                 last_error, last_run_id, failures)
+    VALUES (new.job, new.started, new.finished,
+            CASE WHEN new.state = 'succeeded' THEN new.finished END,
+            new.state,
+            CASE WHEN new.state = 'succeeded' THEN NULL ELSE new.summary END,
+            new.id,
+            CASE WHEN new.state = 'succeeded' THEN 0 ELSE 1 END)
+    ON CONFLICT (job) DO UPDATE SET
+        last_attempt = greatest(coalesce(js.last_attempt, 0), excluded.last_attempt),
+        last_finished = excluded.last_finished,
+        last_success = coalesce(excluded.last_success, js.last_success),
+        last_result = excluded.last_result,
+        last_error = excluded.last_error,
+        last_run_id = excluded.last_run_id,
+        failures = CASE WHEN excluded.failures = 0 THEN 0 ELSE js.failures + 1 END
+    RETURNING * INTO s;
+    PERFORM pg_notify('directord_job_state',
+                      (to_jsonb(s) || jsonb_build_object('last_node', new.node))::text);
+    RETURN NULL;
+END;
+$$;
