@@ -87,7 +87,7 @@ class Presence:
         self._lost: set[int] = set()
         self._batch: dict[str, JobState] = {}  # notified states not yet delivered
         # The job switches (``directord job disable``) as last read; None: read them again.
-        # Valid only while this node listens: every change is notified (migration 0003).
+        # Valid only while this node listens: every change is notified (migration 0004).
         self.switches: dict[str, float] | None = None
         self.switches_version = 0
 

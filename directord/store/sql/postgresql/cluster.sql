@@ -3,7 +3,7 @@
 -- store/presence.py ask for them by name. Parameters as in queries.sql.
 
 -- name: claim
--- One round trip: directord_claim (migration 0003) takes the claim lock, checks and inserts.
+-- One round trip: directord_claim (migration 0004) takes the claim lock, checks and inserts.
 SELECT run_id, refusal, job, last_attempt, last_finished, last_success, last_result, last_error,
        last_run_id, failures, last_node
 FROM directord_claim(:job::text, :kind::text, :node::text, :trigger::text, :attempt::int,
