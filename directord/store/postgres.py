@@ -287,7 +287,7 @@ class PostgresStore(manager.QueryStore):
 
     async def join(self, node: str, owner: str, checksums: dict[str, str]) -> None:
         """Again after a reload: the node's definition checksums as they are now."""
-        if self.presence.node == node and self.presence.owner == owner:
+        if self.presence.joined and (self.presence.node, self.presence.owner) == (node, owner):
             await self.presence.update(checksums)
             return
         self.node = node

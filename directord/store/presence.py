@@ -102,6 +102,11 @@ class Presence:
         await self._listen()
         self._task = asyncio.create_task(self._loop(), name="directord-presence")
 
+    @property
+    def joined(self) -> bool:
+        """Started (the node's name is held), not yet stopped."""
+        return self._task is not None
+
     async def update(self, checksums: dict[str, str]) -> None:
         """New definitions (a reload): the other nodes compare them from the next heartbeat."""
         self.checksums = checksums
