@@ -107,15 +107,26 @@ def quantiles(values: list[float]) -> dict[str, float | None]:
     return {"p50_ms": round(q[49] * 1000, 2), "p99_ms": round(q[98] * 1000, 2)}
 
 
-def measure(daemons: list[Daemon], seconds: float, rows: Any) -> dict[str, Any]:
+def measure(
+    daemons: list[Daemon], seconds: float, rows: Any, commits: Any = None
+) -> dict[str, Any]:
+    """``commits``: the database's committed transactions so far (PostgreSQL), or None."""
     wait(lambda: all(d.healthy() for d in daemons), 120, "the daemons' /health")
     time.sleep(6)  # the seeded first due times begin 5 s after seeding
     cpu0, t0 = sum(d.cpu() for d in daemons), time.time()
+    xact0 = commits() if commits else 0
     time.sleep(seconds)
     cpu, t1 = sum(d.cpu() for d in daemons) - cpu0, time.time()
+    xacts = commits() - xact0 if commits else None
     found = rows(t0, t1)
     lateness = [started - due for started, due, _ in found]
+    extra = {}
+    if xacts is not None and found:
+        # Every statement outside a transaction is one: claims (the losers' too), finishes,
+        # heartbeats, lease renewals, re-reads, the bench's own queries.
+        extra["transactions_per_run"] = round(xacts / len(found), 2)
     return {
+        **extra,
         "runs": len(found),
         "claims_per_s": round(len(found) / (t1 - t0), 1),
         "lateness": quantiles(lateness),
@@ -202,8 +213,12 @@ def cluster(
         )
         return [(float(a), float(b), str(c)) for a, b, c in found]
 
+    def commits() -> int:
+        sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench_throughput'"
+        return int(on_db.psql(sql))
+
     try:
-        return measure(daemons, seconds, rows)
+        return measure(daemons, seconds, rows, commits)
     finally:
         for d in daemons:
             d.stop()
@@ -291,7 +306,9 @@ def main() -> None:
         f"{single['claims_per_s']} claims/s p50/p99 {single['lateness']['p50_ms']}/"
         f"{p99_single} ms {single['cpu_s_per_1000_runs']} CPU s/1000 | PostgreSQL 3 nodes "
         f"{three['claims_per_s']} claims/s p50/p99 {three['lateness']['p50_ms']}/{p99_cluster} ms "
-        f"{three['cpu_s_per_1000_runs']} CPU s/1000 | failover (lease {args.lease:g}s): next claim "
+        f"{three['cpu_s_per_1000_runs']} CPU s/1000 "
+        f"{three.get('transactions_per_run')} transactions/run | failover "
+        f"(lease {args.lease:g}s): next claim "
         f"{fail['next_claim_s']}s, 60 s job again {fail['long_job_claimed_again_s']}s "
         f"({'meets' if doc['meets_lateness_target'] and fail['meets_target'] else 'MISSES'} "
         "targets)"

@@ -81,6 +81,14 @@ class _PgTransaction(connector.Transaction):
         await self.conn.execute(script)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool connection goes back as it is (asyncpg still rolls back an open transaction).
+    asyncpg's default sends a reset query (UNLISTEN, RESET ALL, advisory unlock) at every
+    release: a second round trip for every statement. This store's pool connections keep no
+    session state: no LISTEN, SET or session advisory lock (those have connections of their
+    own, ``connect()``), only transaction-scoped locks."""
+
+
 class PostgresConnector(connector.Connector):
     """An asyncpg pool with statement timeouts; database errors become StoreError, and an
     outage StoreUnavailable, logged once when it begins and once when it ends."""
@@ -141,6 +149,7 @@ class PostgresConnector(connector.Connector):
                 min_size=1,
                 max_size=self.pool_size,
                 command_timeout=self.statement_timeout + 5,
+                reset=_keep_session,
                 **self._options(),
             )
         except (asyncpg.PostgresError, *pgsql.UNREACHABLE) as exc:
