@@ -178,7 +178,10 @@ class Executor:
             last_attempt_seen=seen,
         )
         run_id = await self.store.claim_run(claim)
-        if run_id is None and await self._dead_run_blocks(spec.name):
+        # Only a refusal for a running row can be a dead run's (a shared store says why; the
+        # others say nothing): losing to another node costs no second round trip.
+        blocked = self.store.last_refusal in (None, "running")
+        if run_id is None and blocked and await self._dead_run_blocks(spec.name):
             # The next writer records a dead process's run (views show it interrupted already)
             # and ends what is left of it; then the job is free to run.
             await interrupt_dead_runs(self.store, started, self.node)
