@@ -306,6 +306,14 @@ class Supervisor:
         """Job states recorded by other nodes (the store's NOTIFY listener calls this)."""
         self.claims.observe(states)
 
+    async def set_disabled(self, name: str, disabled: bool) -> None:
+        """Switch ``name`` off or on in the store (as ``directord job disable|enable``): seen by
+        its next due time and by every view at once. KeyError: no such job."""
+        if name not in self.specs:
+            raise KeyError(name)
+        await self.store.set_job_disabled(name, disabled, self.clock())
+        self.jobs.store_disabled = await self.store.disabled_jobs()
+
     def job_views(self, now: float, names: Iterable[str] | None = None) -> list[views_mod.JobView]:
         """One view per job (or per job of ``names``) for ``jobs list``, /status and the web."""
         return self.jobs.views(self.running, now, names)

@@ -31,6 +31,11 @@ MAX_AGE = 1.0
 SLICE = 20
 
 
+def managed_of(supervisor: Supervisor, name: str) -> str:
+    """config, store or director: where the job's definition lives."""
+    return supervisor.daemon_settings._managed.get(name, "config")
+
+
 class JobsCache:
     def __init__(
         self, supervisor: Supervisor, jobs: Catalog, rows_template: jinja2.Template | None = None
@@ -94,7 +99,7 @@ class JobsCache:
         cached = self._static.get(name)
         if cached is not None and cached[0] is spec:
             return cached[1]
-        managed = self.supervisor.daemon_settings._managed.get(name, "config")
+        managed = managed_of(self.supervisor, name)
         definition = spec.job_config.model_dump(mode="json", exclude_none=True)
         definition["settings"] = presenters.redacted(
             definition.get("settings", {}), spec.kind.secret_settings

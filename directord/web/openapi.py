@@ -12,7 +12,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from directord import __version__
 
 if TYPE_CHECKING:
-    from directord.web.rest import Endpoint
+    from directord.web.apikit import Endpoint
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")

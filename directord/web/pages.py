@@ -17,7 +17,7 @@ from aiohttp import web
 from loguru import logger
 
 from directord import __version__, catalog, interrupted
-from directord.web import auth, forms, login, presenters, rest, svg
+from directord.web import api_jobs, api_periods, apikit, auth, forms, login, presenters, svg
 from directord.web import keys as web_keys
 
 HERE = Path(__file__).parent
@@ -101,8 +101,8 @@ async def jobs_page(request: web.Request) -> web.Response:
 
 def _job_or_404(request: web.Request, name: str) -> Any:
     try:
-        return rest.job_out(request, name)
-    except rest.ApiError as exc:
+        return api_jobs.job_out(request, name)
+    except apikit.ApiError as exc:
         raise web.HTTPNotFound(text=exc.message) from None
 
 
@@ -240,6 +240,14 @@ def _posted(form: Any) -> dict[str, str]:
     return {k: str(v) for k, v in form.items()}
 
 
+def _refused(exc: catalog.CatalogError, field: str) -> tuple[dict[str, str], int]:
+    """The form's errors by field, and the page's status: bad fields are shown next to each
+    (200: the form again); anything else (a conflict) next to ``field``, with its status."""
+    if isinstance(exc, catalog.Invalid):
+        return {e.field: e.message for e in exc.errors}, 200
+    return {field: exc.message}, exc.status
+
+
 async def new_job_post(request: web.Request) -> web.Response:
     posted = _posted(await request.post())
     login.require_writer(request, posted.get(auth.CSRF_FIELD))
@@ -247,18 +255,9 @@ async def new_job_post(request: web.Request) -> web.Response:
     definition = forms.definition_from_form(posted, model, secret)
     try:
         entry = await request.app[web_keys.CATALOG].create(definition)
-    except catalog.Invalid as exc:
-        errors = {e.field: e.message for e in exc.errors}
-        return _form_page(request, {}, editing=False, posted=posted, errors=errors)
     except catalog.CatalogError as exc:
-        return _form_page(
-            request,
-            {},
-            editing=False,
-            posted=posted,
-            errors={"name": exc.message},
-            status=exc.status,
-        )
+        errors, status = _refused(exc, "name")
+        return _form_page(request, {}, editing=False, posted=posted, errors=errors, status=status)
     logger.bind(action="job_created", job=entry.name).info("job created in the web")
     raise web.HTTPSeeOther(f"/jobs/{entry.name}")
 
@@ -290,8 +289,8 @@ async def edit_job_post(request: web.Request) -> web.Response:
     version = int(posted["version"]) if posted.get("version", "").isdigit() else 0
     try:
         await request.app[web_keys.CATALOG].update(name, definition, version)
-    except catalog.Invalid as exc:
-        errors = {e.field: e.message for e in exc.errors}
+    except catalog.CatalogError as exc:
+        errors, status = _refused(exc, "")
         return _form_page(
             request,
             entry.definition(),
@@ -299,16 +298,7 @@ async def edit_job_post(request: web.Request) -> web.Response:
             version=version,
             posted=posted,
             errors=errors,
-        )
-    except catalog.CatalogError as exc:
-        return _form_page(
-            request,
-            entry.definition(),
-            editing=True,
-            version=version,
-            posted=posted,
-            errors={"": exc.message},
-            status=exc.status,
+            status=status,
         )
     logger.bind(action="job_updated", job=name).info("job edited in the web")
     raise web.HTTPSeeOther(f"/jobs/{name}")
@@ -318,21 +308,16 @@ async def job_action(request: web.Request) -> web.Response:
     posted = _posted(await request.post())
     login.require_writer(request, posted.get(auth.CSRF_FIELD))
     name, action = request.match_info["name"], request.match_info["action"]
-    cat = request.app[web_keys.CATALOG]
-    sup = request.app[web_keys.SUPERVISOR]
     try:
         if action == "run":
-            if name not in sup.specs:
-                raise web.HTTPNotFound(text=f"no job {name!r}")
-            sup.trigger(name)
+            request.app[web_keys.SUPERVISOR].trigger(name)
         elif action == "delete":
-            await cat.delete(name)
+            await request.app[web_keys.CATALOG].delete(name)
             raise web.HTTPSeeOther("/jobs")
         else:
-            if name not in sup.specs:
-                raise web.HTTPNotFound(text=f"no job {name!r}")
-            await sup.store.set_job_disabled(name, action == "disable", sup.clock())
-            sup.jobs.store_disabled = await sup.store.disabled_jobs()
+            await api_jobs.set_disabled(request.app, name, action == "disable")
+    except KeyError:
+        raise web.HTTPNotFound(text=f"no job {name!r}") from None
     except catalog.CatalogError as exc:
         raise web.HTTPConflict(text=exc.message) from None
     logger.bind(action=f"job_{action}", job=name).info("{} in the web", action)
@@ -344,7 +329,7 @@ async def job_action(request: web.Request) -> web.Response:
 
 async def periods_page(request: web.Request) -> web.Response:
     rows = [
-        rest.period_out(request, p)
+        api_periods.period_out(request, p)
         for p in sorted(request.app[web_keys.SUPERVISOR].periods, key=lambda p: p.name)
     ]
     shown = [
@@ -363,7 +348,7 @@ async def periods_page(request: web.Request) -> web.Response:
 def _period_context(request: web.Request, period: Any, editable: bool) -> dict[str, Any]:
     sup = request.app[web_keys.SUPERVISOR]
     now = datetime.fromtimestamp(sup.clock(), period.tz)
-    week, month = rest.calendars_of(period, now, sup.periods)
+    week, month = api_periods.calendars_of(period, now, sup.periods)
     monday = now.date().toordinal() - now.weekday()
     return {
         "period": {
@@ -414,8 +399,8 @@ async def preview_post(request: web.Request) -> web.Response:
     if session is None or not auth.csrf_matches(session, request.headers.get(auth.CSRF_HEADER)):
         raise web.HTTPForbidden(text="missing or wrong CSRF token")
     try:
-        _, found = await rest.preview_period(request)
-    except rest.ApiError as exc:
+        _, found = await api_periods.preview_period(request)
+    except apikit.ApiError as exc:
         if exc.body is None:
             return web.json_response({"errors": [{"field": "", "message": exc.message}]})
         return web.json_response(text=exc.body.model_dump_json())

@@ -93,6 +93,12 @@ async def test_reads_need_a_token_or_a_session(api: tuple[Client, Supervisor]) -
     assert "hunter2" not in text
 
 
+async def listed_enabled(client: Client, name: str) -> bool:
+    """Whether GET /api/jobs (every job: the cached list) shows ``name`` enabled."""
+    jobs = (await (await client.get("/api/jobs", headers=BEARER)).json())["jobs"]
+    return bool(next(j["enabled"] for j in jobs if j["name"] == name))
+
+
 async def test_create_edit_delete_a_store_job(api: tuple[Client, Supervisor]) -> None:
     client, sup = api
     created = await client.post("/api/jobs", json=NEW, headers=BEARER)
@@ -115,9 +121,11 @@ async def test_create_edit_delete_a_store_job(api: tuple[Client, Supervisor]) ->
     assert (await put.json())["version"] == 2
     assert sup.specs["made-here"].job_config.interval == 60.0
 
+    assert await listed_enabled(client, "made-here") is True  # the list is cached now
     disabled = await client.post("/api/jobs/made-here/disable", headers=BEARER)
     assert (await disabled.json())["enabled"] is False
     assert "made-here" in await sup.store.disabled_jobs()
+    assert await listed_enabled(client, "made-here") is False  # at once, not a second later
     enabled = await client.post("/api/jobs/made-here/enable", headers=BEARER)
     assert (await enabled.json())["enabled"] is True
 
