@@ -205,6 +205,13 @@ def main() -> None:
                 "busy": round((ran_after - ran) / (ended - began), 3),
                 "waiting_for_a_cpu": round((waited_after - waited) / (ended - began), 3),
             }
+            if name in results and results[name]["req_per_s"]:
+                # Less the quiet stretch's (the jobs'): what one answer costs the loop, on any
+                # machine (the req/s and p99 depend on how much of a core it was given).
+                spent = cpu[name]["busy"] - cpu["quiet"]["busy"]
+                results[name]["loop_cpu_ms_per_request"] = round(
+                    1000 * spent / results[name]["req_per_s"], 3
+                )
         with urllib.request.urlopen(f"{base}/status", timeout=10) as r:
             status = json.loads(r.read())
     finally:
@@ -247,8 +254,10 @@ def main() -> None:
     print(json.dumps(doc, indent=2))
     print(
         f"web ({page['tool']}, {doc['jobs']} jobs, {args.connections} connections, load "
-        f"{load_before[0]:.1f}): /jobs {page['req_per_s']:,} req/s p99 {page['p99_ms']} ms; "
-        f"/api/jobs {api['req_per_s']:,} req/s p99 {api['p99_ms']} ms; loop lag p99 {lag_p99} ms "
+        f"{load_before[0]:.1f}): /jobs {page['req_per_s']:,} req/s p99 {page['p99_ms']} ms "
+        f"({page.get('loop_cpu_ms_per_request')} ms loop CPU each); /api/jobs "
+        f"{api['req_per_s']:,} req/s p99 {api['p99_ms']} ms "
+        f"({api.get('loop_cpu_ms_per_request')} ms); loop lag p99 {lag_p99} ms "
         f"under load, {lag['during quiet']['p99_ms']} ms quiet "
         f"({'meets' if doc['meets_targets'] else 'MISSES'} targets)"
     )
