@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from directord import store
+from directord import store, writeback
 
 if TYPE_CHECKING:
     from directord.clock import Clock
@@ -41,6 +40,10 @@ class Claims:
     failures: int = 0
     _rereads: set[asyncio.Future[None]] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        if self.db.outage is not None:  # the store is back: blocked claims are tried at once
+            self.db.outage.on_back.append(lambda: self.observe({}))
+
     def blocked(self, now: float) -> bool:
         """No claim may be tried now."""
         return bool(self.blocked_until) and self.blocked_until > now
@@ -58,21 +61,27 @@ class Claims:
         if why == "limit":
             self.blocked_until = now + self.recheck()
         self.parked[name] = why or "refused"
-        self.jobs.queue.postpone(name, now + self.recheck())
-        if why == "stale":
+        # A store of one daemon says nothing of why and sends no news: another process (``job
+        # run``, ``jobs run``) ran that slot or runs the job; what it recorded tells when the
+        # job is due, and it is looked at again soon.
+        alone = why is None and self.db.single_daemon
+        recheck = min(self.recheck(), writeback.RETRY_CAP) if alone else self.recheck()
+        self.jobs.queue.postpone(name, max(now + recheck, self.blocked_until))
+        if why == "stale" or alone:
             task = asyncio.ensure_future(self._reread())
             self._rereads.add(task)
             task.add_done_callback(self._rereads.discard)
 
     def store_unavailable(self, name: str, exc: store.StoreError) -> None:
-        """Stop claiming for a while (capped exponential backoff with jitter); observe() resumes
-        as soon as the store says it is back."""
+        """Stop claiming for a while (capped exponential backoff with jitter) and try the job
+        again then: that claim is the probe; observe() resumes at once when the store says it
+        is back. The store logs an outage once (StoreUnavailable); anything else is said here."""
         self.failures += 1
-        delay = min(self.recheck(), 0.25 * 2**self.failures) * random.uniform(0.5, 1.5)
-        self.blocked_until = self.clock() + delay
-        if self.failures == 1:
+        self.blocked_until = self.clock() + writeback.backoff(self.failures)
+        if self.failures == 1 and not isinstance(exc, store.StoreUnavailable):
             logger.bind(action="claims_paused", job=name).error("no claims for now: {}", exc)
-        self.refused(name, "unavailable", None)
+        self.parked[name] = "unavailable"
+        self.jobs.queue.postpone(name, self.blocked_until)
 
     async def _reread(self) -> None:
         with contextlib.suppress(store.StoreError):

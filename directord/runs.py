@@ -18,7 +18,15 @@ import aiohttp
 from loguru import logger
 
 from directord import clock as clock_mod
-from directord import config_secrets, due_queue, events, process, process_groups, store
+from directord import (
+    config_secrets,
+    due_queue,
+    events,
+    process,
+    process_groups,
+    store,
+    writeback,
+)
 from directord.jobs.base import JobContext, JobFailed, JobResult
 
 if TYPE_CHECKING:
@@ -132,9 +140,10 @@ class Executor:
         self.owner = owner
         self.clock = clock
         self._http: aiohttp.ClientSession | None = None
-        self._writes: set[asyncio.Future[None]] = set()
         # Runs a lease expiry interrupted (a shared store): their groups end here if local.
         db.on_interrupted(self._interrupted_elsewhere)
+        self.writeback = writeback.WriteBack(db)
+        self._stop_began: float | None = None  # monotonic
 
     def http(self) -> aiohttp.ClientSession:
         """The jobs' shared aiohttp session, opened on first use."""
@@ -145,8 +154,8 @@ class Executor:
             )
         return self._http
 
-    async def close(self) -> None:
-        await self.flush()
+    async def close(self, grace: float | None = None) -> None:
+        await self.flush(grace)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -177,6 +186,8 @@ class Executor:
             # A shared store refuses the claim if the job was attempted since this view.
             last_attempt_seen=seen,
         )
+        if self.writeback.kept:
+            await self.writeback.write_kept()  # (raises while the store is away)
         run_id = await self.store.claim_run(claim)
         # Only a refusal for a running row can be a dead run's (a shared store says why; the
         # others say nothing): losing to another node costs no second round trip.
@@ -287,26 +298,27 @@ class Executor:
                     "the run's process group {} could not be noted: {}", group, exc
                 )
 
-        note = asyncio.ensure_future(write())
-        self._writes.add(note)
-        note.add_done_callback(self._writes.discard)
+        self.writeback.behind(write())
 
     def _interrupted_elsewhere(self, items: list[store.Interrupted]) -> None:
-        note = asyncio.ensure_future(end_interrupted(self.store, items))
-        self._writes.add(note)
-        note.add_done_callback(self._writes.discard)
+        self.writeback.behind(end_interrupted(self.store, items))
 
     def record(self, run_id: int, claim: store.Claim, outcome: store.Outcome) -> None:
         """Write a finish behind the caller's back, so the next run's claim can queue right
-        behind it; ``flush`` waits for every pending write, so nothing is lost."""
-        write = asyncio.ensure_future(self.store.finish_run(run_id, claim, outcome))
-        self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
+        behind it; one the store cannot take is kept and written later (writeback.py)."""
+        self.writeback.record(run_id, claim, outcome)
 
-    async def flush(self) -> None:
-        """Wait until every run's finish is written."""
-        while self._writes:
-            await asyncio.gather(*self._writes)
+    def stopping(self) -> None:
+        """The process stops: the grace for unwritten finishes counts from now."""
+        if self._stop_began is None:
+            self._stop_began = time.monotonic()
+
+    async def flush(self, grace: float | None = None) -> list[writeback.Finish]:
+        """Wait until every run's finish is written; with a ``grace``, for that long after the
+        stop began (or from now) at most: then the unwritten ones are logged loudly and
+        returned."""
+        began = time.monotonic() if self._stop_began is None else self._stop_began
+        return await self.writeback.flush(None if grace is None else began + grace)
 
 
 async def _without_leftovers(verdict: Verdict, processes: process_groups.RunProcesses) -> Verdict:

@@ -143,12 +143,13 @@ class Supervisor:
         self.jobs.set_versions(versions)
 
     async def flush(self) -> None:
-        """Wait until every run's finish is written."""
-        await self.executor.flush()
+        """Wait until every run's finish is written (one the store does not take is retried
+        within shutdown_grace of the stop, then named loudly: the next start interrupts it)."""
+        await self.executor.flush(self.daemon_settings.runner.shutdown_grace)
 
     async def close(self) -> None:
         """Wait for every finish to be written; close the jobs' HTTP session."""
-        await self.executor.close()
+        await self.executor.close(self.daemon_settings.runner.shutdown_grace)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class Supervisor:
         self._retiring = True
 
     def _stop(self, exit_reason: str, reason: str) -> None:
+        self.executor.stopping()
         self.exit_reason = exit_reason
         self.events.emit(events.Stopping(reason))
         self._wake.set()

@@ -16,6 +16,7 @@ from typing import Any
 
 from directord import jobstate
 from directord.store import icinga_data
+from directord.store.outage import Outage
 
 # A job's state is the job-state rules' (jobstate.py); the store records it.
 JobState = jobstate.JobState
@@ -187,8 +188,8 @@ class Store(icinga_data.IcingaData):
         until ``close``; taking it twice in one store does nothing."""
 
     @property
-    def down_since(self) -> float | None:
-        """Since when (wall clock) the database cannot be reached; None while it can."""
+    def outage(self) -> Outage | None:
+        """Since when and why the database cannot be written or reached (store/outage.py)."""
         return None
 
     async def join(self, node: str, owner: str, checksums: dict[str, str]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from directord.store.outage import Outage
+
 Params = Mapping[str, Any]
 NO_PARAMS: Params = {}
 
@@ -64,6 +66,9 @@ class Connector(Queries):
 
     dialect: str
     """The folder under ``sql/`` with this database's queries and migrations."""
+
+    outage: Outage | None = None
+    """Since when and why the database cannot be written (None: this one never goes away)."""
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from directord.store import base, icinga_queries, mapping, migrations
 from directord.store.connector import Connector
+from directord.store.outage import Outage
 
 
 class QueryStore(icinga_queries.IcingaQueries, base.Store):
@@ -39,6 +40,15 @@ class QueryStore(icinga_queries.IcingaQueries, base.Store):
 
     def lock_daemon(self) -> None:
         self.connector.lock_daemon()
+
+    @property
+    def outage(self) -> Outage | None:
+        return self.connector.outage
+
+    @property
+    def down_since(self) -> float | None:
+        """Since when (wall clock) the database is down; None while it is not."""
+        return None if self.connector.outage is None else self.connector.outage.since
 
     async def ping(self) -> None:
         await self.connector.ping()

@@ -10,7 +10,8 @@ mapping. What only a shared database needs is here and in ``presence.py``:
 - a claimed run has a lease on the database's clock, renewed by its node (presence.py); a run
   whose lease ran out is recorded as interrupted by any node, and the late result of a node that
   lost its lease is not written over that;
-- an outage is survived: finishes that cannot be written are kept and written on reconnect.
+- an outage is survived: it is noted once (outage.py), and the finishes that could not be
+  written are kept and written on reconnect by the caller (writeback.py), as for SQLite.
 
 The password never leaves this module: it comes from ``database_password_file`` (or libpq's
 PGPASSWORD / ~/.pgpass, which asyncpg reads), and every message shows the URL with the password
@@ -21,10 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +40,7 @@ from directord.store.base import (
     StoreUnavailable,
 )
 from directord.store.connector import NO_PARAMS, Params, Row
-
-FINISH_RETRY_CAP = 5.0  # seconds between retries of a finish the database did not take
+from directord.store.outage import Outage
 
 
 class _PgTransaction(connector.Transaction):
@@ -94,6 +91,7 @@ class PostgresConnector(connector.Connector):
     outage StoreUnavailable, logged once when it begins and once when it ends."""
 
     dialect = pgsql.DIALECT
+    outage: Outage
 
     def __init__(
         self,
@@ -108,9 +106,7 @@ class PostgresConnector(connector.Connector):
         self.password_file = password_file
         self.statement_timeout = statement_timeout
         self.pool_size = pool_size
-        self.down_since: float | None = None  # wall clock of the first failure of an outage
-        self.on_back: list[Callable[[], None]] = []
-        self._down_reason = ""
+        self.outage = Outage(self.display_url, "unreachable")
         self._password: str | None = None
         self._pool: asyncpg.Pool | None = None
         self._readonly = False
@@ -180,34 +176,11 @@ class PostgresConnector(connector.Connector):
         try:
             yield
         except pgsql.UNREACHABLE as exc:
-            self.went_down(exc)
-            raise StoreUnavailable(self.unreachable()) from None
+            self.outage.down(self.secret(str(exc) or type(exc).__name__))
+            raise StoreUnavailable(self.outage.describe()) from None
         except asyncpg.PostgresError as exc:
             raise StoreError(f"PostgreSQL ({self.display_url}): {self.secret(str(exc))}") from None
-        self.came_back()
-
-    def went_down(self, exc: BaseException) -> None:
-        if self.down_since is None:
-            self.down_since = time.time()
-            self._down_reason = self.secret(str(exc) or type(exc).__name__)
-            logger.bind(action="database_down").error(
-                "the database {} is unreachable: {}", self.display_url, self._down_reason
-            )
-
-    def came_back(self) -> None:
-        if self.down_since is not None:
-            logger.bind(action="database_back").warning(
-                "the database {} is back after {:.1f}s",
-                self.display_url,
-                time.time() - self.down_since,
-            )
-            self.down_since = None
-            for callback in self.on_back:
-                callback()
-
-    def unreachable(self) -> str:
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.down_since or time.time()))
-        return f"database unreachable since {since}: {self._down_reason}"
+        self.outage.up()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[connector.Transaction]:
@@ -240,13 +213,6 @@ class PostgresConnector(connector.Connector):
         return {"vacuumed": True}
 
 
-@dataclass
-class _Pending:
-    run_id: int
-    claim: Claim
-    outcome: Outcome
-
-
 class PostgresStore(manager.QueryStore):
     """The store on PostgreSQL. ``node``: this daemon's node name; ``lease``: seconds a claimed
     run stays its node's without a renewal; ``cluster_limit``: runs at once across all nodes
@@ -272,24 +238,16 @@ class PostgresStore(manager.QueryStore):
         self.lease = lease
         self.cluster_limit = cluster_limit
         self.mine: set[int] = set()  # this process's running runs: the leases it renews
-        self._pending: list[_Pending] = []  # finishes waiting for the database to come back
-        self._writer: asyncio.Task[None] | None = None
         self._finishing: set[asyncio.Future[None]] = set()  # finish_run calls under way
         self.presence = presence.Presence(self)
-        self.connector.on_back.append(self.presence.reconnected)
+        self.connector.outage.on_back.append(self.presence.reconnected)
 
     @property
     def display_url(self) -> str:
         return self.connector.display_url
 
-    @property
-    def down_since(self) -> float | None:
-        return self.connector.down_since
-
     async def close(self) -> None:
         await self.presence.stop()
-        if self.connector._pool is not None:
-            await self._drain_pending(deadline=time.monotonic() + 5)
         await super().close()
 
     # -- the cluster ---------------------------------------------------------------------------
@@ -360,63 +318,34 @@ class PostgresStore(manager.QueryStore):
         return int(row["run_id"])
 
     async def finish_run(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
-        """Written now, or (the database unreachable) kept and written once it is back."""
+        """Written only if the row is still this owner's. An outage raises StoreUnavailable:
+        the caller keeps the finish and writes it once the database is back (writeback.py)."""
         done = asyncio.get_running_loop().create_future()
         self._finishing.add(done)
         try:
-            await self._finish(_Pending(run_id, claim, outcome))
-        except StoreUnavailable:
-            self._pending.append(_Pending(run_id, claim, outcome))
-            if self._writer is None or self._writer.done():
-                self._writer = asyncio.create_task(self._drain_pending())
+            await self._finish(run_id, claim, outcome)
         finally:
             self._finishing.discard(done)
             done.set_result(None)
 
-    async def _finish(self, item: _Pending) -> None:
-        params = {**mapping.finish(item.run_id, item.outcome), "owner": item.claim.owner}
+    async def _finish(self, run_id: int, claim: Claim, outcome: Outcome) -> None:
+        params = {**mapping.finish(run_id, outcome), "owner": claim.owner}
         written = await self.connector.fetch_all("finish_run", params)
-        self.mine.discard(item.run_id)
-        if not written and not await self._finished_before(item.run_id):
-            logger.bind(action="lease_lost", job=item.claim.job, run=item.run_id).error(
+        self.mine.discard(run_id)
+        if not written and not await self._finished_before(run_id):
+            logger.bind(action="lease_lost", job=claim.job, run=run_id).error(
                 "run {} of {} is no longer this node's: its lease expired and another node "
                 "recorded it as interrupted; this result is NOT recorded: {}: {}",
-                item.run_id,
-                item.claim.job,
-                item.outcome.state,
-                item.outcome.summary,
+                run_id,
+                claim.job,
+                outcome.state,
+                outcome.summary,
             )
 
     async def _finished_before(self, run_id: int) -> bool:
         """Whether the run's row holds a result of its own (finished twice: nothing lost)."""
         run = await self.get_run(run_id)
         return run is not None and not str(run.summary or "").startswith("interrupted: node ")
-
-    async def _drain_pending(self, deadline: float | None = None) -> None:
-        """Write kept finishes, oldest first, with capped exponential backoff and jitter."""
-        delay = 0.2
-        while self._pending and self.connector._pool is not None:
-            try:
-                await self._finish(self._pending[0])
-                self._pending.pop(0)
-                delay = 0.2
-            except StoreUnavailable:
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    for item in self._pending:
-                        logger.bind(action="finish_lost", job=item.claim.job).error(
-                            "run {} of {}: the database stayed unreachable; its lease will "
-                            "expire and another node records it as interrupted",
-                            item.run_id,
-                            item.claim.job,
-                        )
-                    self._pending.clear()
-                    return
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, FINISH_RETRY_CAP)
-
-    @property
-    def pending_finishes(self) -> int:
-        return len(self._pending)
 
     async def interrupt_running(
         self, node: str | None, now: float, alive: Callable[[str | None], bool]

@@ -21,16 +21,18 @@ import fcntl
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import aiosqlite
 
 from directord.store import connector, manager, queries
-from directord.store.base import StoreError
+from directord.store.base import StoreError, StoreUnavailable
 from directord.store.connector import NO_PARAMS, Params, Row
+from directord.store.outage import Outage
+from directord.store.sqlite_errors import error, read_only_message
 
 CHECKPOINT_EVERY = 200  # writes between background WAL checkpoints
 _HEADER = b"SQLite format 3\x00"
@@ -84,23 +86,6 @@ def _positional(query: str) -> tuple[str, list[str]]:
     return queries.numbered(Q[query], "?")
 
 
-def _error(exc: sqlite3.Error, path: str) -> NoReturn:
-    text = str(exc)
-    if "readonly" in text or "read-only" in text:
-        raise StoreError(_read_only_message(path, text)) from exc
-    raise StoreError(f"SQLite database {path}: {text}") from exc
-
-
-def _read_only_message(path: str, reason: str) -> str:
-    folder = os.path.dirname(path) or "."
-    return (
-        f"the database {path} cannot be written ({reason}): directord writes the file and "
-        f"creates {os.path.basename(path)}-wal and -shm beside it; make the file and {folder} "
-        f"writable by the user running directord (uid {os.geteuid()}), or set database: to a "
-        "writable place"
-    )
-
-
 def _make_parents(folder: Path) -> None:
     """Create the database's missing directories 0700: they hold job output and secrets."""
     missing = []
@@ -132,7 +117,7 @@ class _SQLiteTransaction(connector.Transaction):
             cursor = await self.db.execute(Q[query], params)
             await cursor.close()
         except sqlite3.Error as exc:
-            _error(exc, self.path)
+            error(exc, self.path)
         return int(cursor.rowcount)
 
     async def execute_many(
@@ -147,7 +132,7 @@ class _SQLiteTransaction(connector.Transaction):
         try:
             await self.db.executemany(statement, rows)
         except sqlite3.Error as exc:
-            _error(exc, self.path)
+            error(exc, self.path)
 
     async def fetch_one(self, query: str, params: Params = NO_PARAMS) -> Row | None:
         rows = await self.fetch_all(query, params)
@@ -157,20 +142,21 @@ class _SQLiteTransaction(connector.Transaction):
         try:
             return list(await self.db.execute_fetchall(Q[query], params))
         except sqlite3.Error as exc:
-            _error(exc, self.path)
+            error(exc, self.path)
 
     async def run_script(self, script: str) -> None:
         try:
             for statement in _statements(script):
                 await self.db.execute(statement)
         except sqlite3.Error as exc:
-            _error(exc, self.path)
+            error(exc, self.path)
 
 
 class SQLiteConnector(connector.Connector):
     """One aiosqlite connection to a file (or ``:memory:``) that every coroutine shares."""
 
     dialect = "sqlite"
+    outage: Outage
 
     def __init__(self, path: str | Path) -> None:
         self.path = _resolve(path)
@@ -181,6 +167,21 @@ class SQLiteConnector(connector.Connector):
         self._checkpoint: asyncio.Task[None] | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the opened file
         self._daemon_lock: IO[str] | None = None
+        self.outage = Outage(self.path, "not writable")
+
+    @contextlib.contextmanager
+    def _watch(self, db: aiosqlite.Connection) -> Iterator[None]:
+        """Note an outage on a failure a retry may cure, and its end on a write that went
+        through: reads may well work on a file that cannot be written, so only a write (the
+        connection's change count moved) says the database is back."""
+        before = db.total_changes
+        try:
+            yield
+        except StoreUnavailable as exc:
+            self.outage.down(str(exc.__cause__ or exc))
+            raise
+        if db.total_changes != before:
+            self.outage.up()
 
     @property
     def _file(self) -> bool:
@@ -212,7 +213,7 @@ class SQLiteConnector(connector.Connector):
         except sqlite3.Error as exc:
             await self.close()
             if "readonly" in str(exc):
-                raise StoreError(_read_only_message(self.path, str(exc))) from exc
+                raise StoreError(read_only_message(self.path, str(exc))) from exc
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
     def _prepare_file(self) -> None:
@@ -231,12 +232,12 @@ class SQLiteConnector(connector.Connector):
             _create_private(self.path)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise StoreError(_read_only_message(self.path, exc.strerror or str(exc))) from exc
+                raise StoreError(read_only_message(self.path, exc.strerror or str(exc))) from exc
             raise StoreError(f"cannot create the database {self.path}: {exc.strerror}") from exc
         if not os.access(self.path, os.W_OK):
-            raise StoreError(_read_only_message(self.path, "the file is read-only"))
+            raise StoreError(read_only_message(self.path, "the file is read-only"))
         if not os.access(path.parent, os.W_OK | os.X_OK):
-            raise StoreError(_read_only_message(self.path, "its directory is read-only"))
+            raise StoreError(read_only_message(self.path, "its directory is read-only"))
 
     async def read_only(self) -> None:
         await self.db.execute("PRAGMA query_only = ON")
@@ -294,21 +295,23 @@ class SQLiteConnector(connector.Connector):
     async def transaction(self) -> AsyncIterator[connector.Transaction]:
         async with self._lock:
             db = self.db
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                _error(exc, self.path)
-            try:
-                yield _SQLiteTransaction(db, self.path)
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            try:
-                await db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                _error(exc, self.path)
+            with self._watch(db):
+                try:
+                    await db.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    error(exc, self.path)
+                try:
+                    yield _SQLiteTransaction(db, self.path)
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")  # (a failed write may have ended it)
+                    raise
+                try:
+                    await db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
+                    error(exc, self.path)
 
     async def fetch_all(self, query: str, params: Params = NO_PARAMS) -> list[Row]:
         # One statement needs the lock only to stay out of a transaction in progress; it need not
@@ -319,10 +322,12 @@ class SQLiteConnector(connector.Connector):
         if self._lock.locked():
             async with self._lock:
                 pass
-        try:
-            return list(await self.db.execute_fetchall(Q[query], params))
-        except sqlite3.Error as exc:
-            _error(exc, self.path)
+        db = self.db
+        with self._watch(db):
+            try:
+                return list(await db.execute_fetchall(Q[query], params))
+            except sqlite3.Error as exc:
+                error(exc, self.path)
 
     async def fetch_one(self, query: str, params: Params = NO_PARAMS) -> Row | None:
         rows = await self.fetch_all(query, params)
@@ -332,6 +337,9 @@ class SQLiteConnector(connector.Connector):
         await self.fetch_all(query, params)
 
     async def ping(self) -> None:
+        if self.outage.since is not None:
+            # It may answer reads, but the last write failed: until one goes through, it is down.
+            raise StoreUnavailable(self.outage.describe())
         try:
             await self.fetch_one("ping")
         except StoreError as exc:
@@ -392,10 +400,12 @@ class SQLiteConnector(connector.Connector):
     async def execute_raw(self, sql: str) -> sqlite3.Row | None:
         """A pragma or maintenance statement that is SQLite's own, not a named query."""
         async with self._lock:
-            try:
-                rows = list(await self.db.execute_fetchall(sql))
-            except sqlite3.Error as exc:
-                _error(exc, self.path)
+            db = self.db
+            with self._watch(db):
+                try:
+                    rows = list(await db.execute_fetchall(sql))
+                except sqlite3.Error as exc:
+                    error(exc, self.path)
         return rows[0] if rows else None
 
 

@@ -70,7 +70,11 @@ class Health:
             await asyncio.wait_for(self.supervisor.store.ping(), PING_TIMEOUT)
             self._ping.error = None
         except TimeoutError:
-            self._ping.error = f"the database did not answer within {PING_TIMEOUT:g}s"
+            # Busy behind a write that waits for a lock (or a disk): a known outage says why.
+            self._ping.error = (
+                _down(self.supervisor.store)
+                or f"the database did not answer within {PING_TIMEOUT:g}s"
+            )
         except store.StoreError as exc:
             self._ping.error = str(exc)
         self._ping.checked = time.monotonic()
@@ -95,6 +99,9 @@ class Health:
             await asyncio.shield(self._ping.task)
         if self._ping.error:
             out.append(self._ping.error)
+        kept = len(sup.executor.writeback.kept)
+        if kept:
+            out.append(f"{kept} finished run(s) kept in memory until the database takes them")
         return out
 
 
@@ -137,7 +144,24 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
         "concurrency": sup.daemon_settings.runner.concurrency,
         "running": running_runs,
         "jobs": jobs,
+        "store": _store(sup),
         **_cluster(sup),
+    }
+
+
+def _down(db: store.Store) -> str | None:
+    """``database not writable since ...: <why>`` while the store is down."""
+    outage = db.outage
+    return None if outage is None or outage.since is None else outage.describe()
+
+
+def _store(sup: Supervisor) -> dict[str, Any]:
+    """Whether the database takes writes, and the finishes kept in memory until it does."""
+    outage = sup.store.outage
+    return {
+        "problem": _down(sup.store),
+        "down_since": iso(None if outage is None else outage.since),
+        "unwritten_finishes": sup.executor.writeback.unwritten,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from directord import store
+from directord import store, writeback
 from directord.store import Claim, Outcome, RunState, Trigger, postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -329,11 +329,15 @@ async def test_an_outage_keeps_finishes_and_writes_them_back(
             await s.ping()
         with pytest.raises(store.StoreUnavailable):
             await s.claim_run(claim("other", 1.0, last_attempt_seen=0.0))
-        # The finish of a run that ended during the outage is kept, not lost and not raised.
-        await s.finish_run(run_id, claim("job", 1.0), Outcome(RunState.succeeded, 2.0, "ok"))
-        assert s.pending_finishes == 1
+        with pytest.raises(store.StoreUnavailable):
+            await s.finish_run(run_id, claim("job", 1.0), Outcome(RunState.failed, 2.0, "no"))
+        # The finish of a run that ended during the outage is kept, not lost and not raised
+        # (the same write-back as on SQLite).
+        finishes = writeback.WriteBack(s)
+        finishes.record(run_id, claim("job", 1.0), Outcome(RunState.succeeded, 2.0, "ok"))
+        await asyncio.wait_for(_until(lambda: len(finishes.kept) == 1), 60)
         await asyncio.to_thread(pg_server.start)
-        await asyncio.wait_for(_until(lambda: s.pending_finishes == 0), 60)
+        await asyncio.wait_for(_until(lambda: finishes.unwritten == 0), 60)
         run = await s.get_run(run_id)
         assert run is not None
         assert (run.state, run.summary) == (RunState.succeeded, "ok")

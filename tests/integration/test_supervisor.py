@@ -36,7 +36,7 @@ async def settled(sup: Supervisor) -> None:
     finish written. The runs' store I/O is real, so this polls (with a deadline)."""
     deadline = time.monotonic() + 30
     await asyncio.sleep(0.005)  # a serve() task just created gets to its first wait
-    while sup.running or sup._wake.is_set() or sup.executor._writes:
+    while sup.running or sup._wake.is_set() or sup.executor.writeback.unwritten:
         assert time.monotonic() < deadline, "the supervisor did not settle"
         await asyncio.sleep(0.005)
 
