@@ -21,12 +21,14 @@ class Outage:
         self.display = display
         self.what = what
         self.since: float | None = None  # wall clock of the first failure of this outage
+        self._noted: float | None = None  # monotonic, the same moment
         self.reason = ""
         self.on_back: list[Callable[[], None]] = []
 
     def down(self, reason: str) -> None:
         if self.since is None:
             self.since = time.time()
+            self._noted = time.monotonic()
             self.reason = reason
             logger.bind(action="database_down").error(
                 "the database {} is {}: {}", self.display, self.what, reason
@@ -37,9 +39,14 @@ class Outage:
             logger.bind(action="database_back").warning(
                 "the database {} is back after {:.1f}s", self.display, time.time() - self.since
             )
-            self.since = None
+            self.since = self._noted = None
             for callback in self.on_back:
                 callback()
+
+    def noted_before(self, moment: float) -> bool:
+        """Whether the outage (if any) was noted before ``moment`` (monotonic): only what was
+        tried after that can tell that it is over."""
+        return self._noted is not None and self._noted < moment
 
     def describe(self) -> str:
         """``database not writable since 2026-12-02 06:20:24: disk I/O error``."""

@@ -20,7 +20,9 @@ import errno
 import fcntl
 import functools
 import os
+import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -78,6 +80,12 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+@functools.cache
+def _writes(query: str) -> bool:
+    """Whether a named query changes rows (only a write that went through ends an outage)."""
+    return re.search(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", Q[query], re.IGNORECASE) is not None
 
 
 @functools.cache
@@ -170,17 +178,19 @@ class SQLiteConnector(connector.Connector):
         self.outage = Outage(self.path, "not writable")
 
     @contextlib.contextmanager
-    def _watch(self, db: aiosqlite.Connection) -> Iterator[None]:
+    def _watch(self, db: aiosqlite.Connection, writes: bool = True) -> Iterator[None]:
         """Note an outage on a failure a retry may cure, and its end on a write that went
-        through: reads may well work on a file that cannot be written, so only a write (the
-        connection's change count moved) says the database is back."""
+        through: reads may well work on a file that cannot be written, so only a write that
+        began after the failure and changed something (the connection's change count moved)
+        says the database is back; a statement in flight beside the failing one says nothing."""
+        began = time.monotonic()
         before = db.total_changes
         try:
             yield
         except StoreUnavailable as exc:
             self.outage.down(str(exc.__cause__ or exc))
             raise
-        if db.total_changes != before:
+        if writes and db.total_changes != before and self.outage.noted_before(began):
             self.outage.up()
 
     @property
@@ -323,7 +333,7 @@ class SQLiteConnector(connector.Connector):
             async with self._lock:
                 pass
         db = self.db
-        with self._watch(db):
+        with self._watch(db, _writes(query)):
             try:
                 return list(await db.execute_fetchall(Q[query], params))
             except sqlite3.Error as exc:
@@ -401,7 +411,7 @@ class SQLiteConnector(connector.Connector):
         """A pragma or maintenance statement that is SQLite's own, not a named query."""
         async with self._lock:
             db = self.db
-            with self._watch(db):
+            with self._watch(db, writes=False):  # maintenance: no sign of writes going through
                 try:
                     rows = list(await db.execute_fetchall(sql))
                 except sqlite3.Error as exc:

@@ -161,7 +161,7 @@ def _store(sup: Supervisor) -> dict[str, Any]:
     return {
         "problem": _down(sup.store),
         "down_since": iso(None if outage is None else outage.since),
-        "unwritten_finishes": sup.executor.writeback.unwritten,
+        "kept_finishes": len(sup.executor.writeback.kept),
     }
 
 

@@ -187,11 +187,12 @@ def test_an_unwritable_database_for_10s_loses_nothing(
         assert health(port)[0] == 503
         time.sleep(0.2)
     wait_for(lambda: "finish_kept" in d.output(), 30, "the finish of slow kept in memory")
+    wait_for(lambda: status(port)["store"]["kept_finishes"] >= 1, 30, "/status kept_finishes")
     immutable(frozen, False)
     wait_for(lambda: health(port)[0] == 200, 60, "/health 200 after the outage")
     after = {j: lines(tmp_path, j) for j in jobs}
     wait_for(lambda: all(lines(tmp_path, j) >= after[j] + 2 for j in jobs), 60, "runs after")
-    assert status(port)["store"] == {"problem": None, "down_since": None, "unwritten_finishes": 0}
+    assert status(port)["store"] == {"problem": None, "down_since": None, "kept_finishes": 0}
     stop(d)
     nothing_lost(tmp_path, db, list(jobs))
     log = d.output()
