@@ -177,8 +177,12 @@ def test_an_unwritable_database_for_10s_loses_nothing(
     immutable(frozen, True)
     began = time.monotonic()
     wait_for(lambda: failing_with(port, "database not writable since"), 30, "503")
-    store = status(port)["store"]
-    assert store["problem"].startswith("database not writable since"), store
+    # (/status is re-rendered at most once a second)
+    wait_for(
+        lambda: str(status(port)["store"]["problem"]).startswith("database not writable since"),
+        30,
+        "/status store.problem",
+    )
     check = cli(None, "health", "--url", f"http://127.0.0.1:{port}")
     assert check.returncode == 2, check.stdout
     assert check.stdout.startswith("CRITICAL - database not writable since"), check.stdout
@@ -192,7 +196,8 @@ def test_an_unwritable_database_for_10s_loses_nothing(
     wait_for(lambda: health(port)[0] == 200, 60, "/health 200 after the outage")
     after = {j: lines(tmp_path, j) for j in jobs}
     wait_for(lambda: all(lines(tmp_path, j) >= after[j] + 2 for j in jobs), 60, "runs after")
-    assert status(port)["store"] == {"problem": None, "down_since": None, "kept_finishes": 0}
+    clear = {"problem": None, "down_since": None, "kept_finishes": 0}
+    wait_for(lambda: status(port)["store"] == clear, 30, "/status store clear")
     stop(d)
     nothing_lost(tmp_path, db, list(jobs))
     log = d.output()
