@@ -243,6 +243,7 @@ class Director(Job):
         watcher = asyncio.create_task(watch_settings())
         try:
             code = await command._exited(proc)
+            watcher.cancel()  # what it last stored is not an edit made during the run
             # Children that outlived it are not ours to leave (they may hold its output open).
             await asyncio.wait([pumps], timeout=command.DRAIN)
             await ctx.processes.end_leftovers(KILL_GRACE)
