@@ -201,7 +201,9 @@ class Executor:
 
     async def _dead_run_blocks(self, job: str) -> bool:
         """Whether ``job`` has a running row on this node whose owner is gone (a ``job run``
-        killed with -9 beside a live daemon)."""
+        killed with -9 beside a live daemon). A shared store's leases see to that instead."""
+        if not self.store.single_daemon:
+            return False
         found = await self.store.running_runs(self.node)
         return any(r.job == job and not process.owner_alive(r.owner) for r in found)
 

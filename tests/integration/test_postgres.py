@@ -4,13 +4,16 @@ several store instances (as several nodes), leases, LISTEN/NOTIFY, node names, p
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from directord import store, writeback
+from directord import process_groups, runs, store, writeback
 from directord.store import Claim, Outcome, RunState, Trigger, postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -229,6 +232,34 @@ async def test_an_expired_lease_is_interrupted_with_the_nodes_name(stores: Opene
     await asyncio.wait_for(_until(lambda: any("job" in h for h in heard)), 30)
     state = (await alive.job_states())["job"]
     assert (state.last_result, state.last_attempt) == ("interrupted", 10.0)
+
+
+async def test_a_live_node_ends_the_local_group_of_a_run_whose_lease_expired(
+    stores: Opener,
+) -> None:
+    dead = await stores(node="dead", lease=0.5)
+    alive = await stores(node="alive", lease=0.5)
+    run_id = await dead.claim_run(claim("job", 10.0, node="dead", last_attempt_seen=0.0))
+    assert run_id is not None
+    orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        group = process_groups.Group.of(orphan.pid)
+        assert group is not None
+        await dead.record_process_group(run_id, str(group))
+        executor = runs.Executor(alive, node="alive", owner="alive:1.000", clock=time.time)
+        await alive.join("alive", "alive:1.000", {})
+        # Its lease runs out; the node that records it as interrupted ends the group here.
+        await asyncio.wait_for(asyncio.to_thread(orphan.wait), 30)
+        assert orphan.returncode == -signal.SIGTERM
+        await executor.flush()
+        run = await alive.get_run(run_id)
+        assert run is not None
+        assert run.state is RunState.interrupted
+        assert (run.summary or "").endswith("; 1 leftover process killed")
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
 
 
 async def test_the_owner_renews_its_lease(stores: Opener) -> None:
