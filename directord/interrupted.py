@@ -13,19 +13,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from directord import jobstate, process, store
+from directord import jobstate, store
 
 SUMMARY = "interrupted: its process is gone (crash or kill -9); recorded so by the next daemon"
 
 Alive = Callable[[str | None], bool]
 
 
-def is_dead(run: store.Run, alive: Alive = process.owner_alive) -> bool:
-    """Whether ``run`` is recorded as running but its owner is gone."""
-    return run.state is store.RunState.running and not alive(run.owner)
+def _owner_alive(owner: str | None) -> bool:
+    # Lazy: psutil costs a CLI view ~35 ms, and only a running run needs it.
+    from directord import process  # noqa: PLC0415
+
+    return process.owner_alive(owner)
 
 
-def shown(run: store.Run, db: store.Store, alive: Alive = process.owner_alive) -> store.Run:
+def is_dead(run: store.Run, alive: Alive | None = None) -> bool:
+    """Whether ``run`` is recorded as running but its owner is gone (``alive``: by default
+    ``process.owner_alive``)."""
+    return run.state is store.RunState.running and not (alive or _owner_alive)(run.owner)
+
+
+def shown(run: store.Run, db: store.Store, alive: Alive | None = None) -> store.Run:
     """``run`` as views show it: interrupted if its owner is gone (see the module's doc)."""
     if not db.single_daemon or not is_dead(run, alive):
         return run
@@ -33,7 +41,7 @@ def shown(run: store.Run, db: store.Store, alive: Alive = process.owner_alive) -
 
 
 def shown_runs(
-    runs: list[store.Run], db: store.Store, alive: Alive = process.owner_alive
+    runs: list[store.Run], db: store.Store, alive: Alive | None = None
 ) -> list[store.Run]:
     return [shown(r, db, alive) for r in runs]
 
@@ -47,7 +55,7 @@ class Live:
 
 
 async def job_states(
-    db: store.Store, now: float, alive: Alive = process.owner_alive
+    db: store.Store, now: float, alive: Alive | None = None
 ) -> tuple[dict[str, store.JobState], dict[str, Live]]:
     """Each job's state as it will be once the dead runs are recorded (by the same job-state
     rules), and the runs in progress whose owner lives (another process runs them)."""
@@ -56,7 +64,7 @@ async def job_states(
     if not db.single_daemon:
         return states, live
     for run in await db.running_runs():
-        if alive(run.owner):
+        if (alive or _owner_alive)(run.owner):
             live[run.job] = Live(run.id, run.started)
             continue
         ended = jobstate.Finished(run.job, run.id, run.started, now, "interrupted", SUMMARY)

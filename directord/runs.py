@@ -265,7 +265,7 @@ class Executor:
             processes=processes,
         )
         verdict = await call_job(spec, ctx, timeout, log)
-        if processes.groups:
+        if processes.groups:  # the job spawned: what is left of it goes, and the summary says
             verdict = await _without_leftovers(verdict, processes)
         # Secrets never reach the store, the views or the log (issue 9.6).
         redactor = config_secrets.redactor(daemon_settings)
@@ -325,9 +325,10 @@ class Executor:
 
 async def _without_leftovers(verdict: Verdict, processes: process_groups.RunProcesses) -> Verdict:
     """End whatever the job's children left running; the summary says when it had to."""
-    # Shielded: a second cancel (shutdown) leaves neither them nor the finish unwritten.
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(processes.end_leftovers())
+    if processes.unswept:  # the job did not sweep itself (a timeout, a crash)
+        # Shielded: a second cancel (shutdown) leaves neither them nor the finish unwritten.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(processes.end_leftovers())
     if not processes.killed:
         return verdict
     summary = f"{verdict.summary}; {process_groups.leftovers_text(processes.killed)}"

@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 
-from directord import process_groups
-
 if TYPE_CHECKING:
     import aiohttp
     from loguru import Logger
 
+    from directord import process_groups
     from directord.config import Settings as DaemonSettings
     from directord.store import Store
 
@@ -70,6 +69,13 @@ class JobResult:
         return cls(False, summary, counters)
 
 
+def _no_processes() -> process_groups.RunProcesses:
+    # Lazy: psutil loads when a run is made, not when a view only builds the kinds' specs.
+    from directord import process_groups  # noqa: PLC0415
+
+    return process_groups.RunProcesses()
+
+
 @dataclass
 class JobContext:
     """What a running job may use. Jobs reach the world only through this.
@@ -89,9 +95,9 @@ class JobContext:
     _http_factory: Callable[[], aiohttp.ClientSession]
     # Facts the job wants kept with the run whatever its outcome (e.g. output of a child).
     details: dict[str, Any] = field(default_factory=dict)
-    # The run's children: start one with ``**processes.options(env)`` and report it with
-    # ``processes.spawned(pid)``; whatever of it is left when the run ends is ended.
-    processes: process_groups.RunProcesses = field(default_factory=process_groups.RunProcesses)
+    # The run's children: start one with ``processes.spawn_args(argv, env, cwd)`` and report
+    # it with ``processes.spawned(pid)``; whatever of it is left when the run ends is ended.
+    processes: process_groups.RunProcesses = field(default_factory=_no_processes)
 
     @property
     def settings(self) -> Any:

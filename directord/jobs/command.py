@@ -70,30 +70,39 @@ async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
 async def _exited(proc: asyncio.subprocess.Process) -> int:
     """The exit code once the process itself has ended (``proc.wait()`` also waits for its
     pipes to close from Python 3.12 on, which a leftover child holding them would delay)."""
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(OSError, AttributeError):  # no pidfd (not Linux, or gone): poll
-        fd = os.pidfd_open(proc.pid)
-        try:
-            ended = loop.create_future()
-
-            def readable() -> None:
-                if not ended.done():
-                    ended.set_result(None)
-
-            loop.add_reader(fd, readable)
-            try:
-                if proc.returncode is None:
-                    await ended
-            finally:
-                loop.remove_reader(fd)
-        finally:
-            os.close(fd)
+    await _ended(proc)
     # The loop's child watcher reaps it at once; its exit code follows.
     delay = 0.001
     while proc.returncode is None:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
     return proc.returncode
+
+
+async def _ended(proc: asyncio.subprocess.Process) -> None:
+    """Until the process has ended (its pidfd is readable; without pidfd, until it is reaped)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (OSError, AttributeError):  # not Linux, or reaped already: poll
+        while proc.returncode is None:
+            await asyncio.sleep(0.01)
+        return
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    try:
+        loop.add_reader(fd, readable)
+        try:
+            if proc.returncode is None:
+                await ended
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -115,14 +124,15 @@ class Command(Job):
         # Without a cwd the child starts in the config file's directory, like relative paths.
         cwd = ctx.config.resolve_path(settings.cwd or ".")
         started = time.monotonic()
+        argv, options = ctx.processes.spawn_args(settings.command, env, str(cwd))
         try:
             proc = await asyncio.create_subprocess_exec(
-                *settings.command,
+                *argv,
                 cwd=cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                **ctx.processes.options(env),
+                **options,
             )
         except OSError as exc:
             raise JobFailed(f"cannot start {settings.command[0]!r}: {exc.strerror}") from exc
@@ -134,12 +144,14 @@ class Command(Job):
         out, err = _Tail(), _Tail()
         pumps = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
         try:
-            code = await _exited(proc)
+            await _ended(proc)
             # The run ends with its command: what it left running (``cmd &``, ``setsid cmd &``)
             # goes, also when it holds the output pipes open.
             await asyncio.wait([pumps], timeout=DRAIN)
             await ctx.processes.end_leftovers(settings.kill_grace)
             await asyncio.wait([pumps], timeout=DRAIN)
+            # Its pipes closed (the usual case): wait() returns at once; else poll for the code.
+            code = await (proc.wait() if pumps.done() else _exited(proc))
         except asyncio.CancelledError:
             # Timeout or shutdown: the whole process group goes, politely first.
             _kill_group(proc.pid, signal.SIGTERM)

@@ -195,13 +195,14 @@ class Director(Job):
     ) -> tuple[int, list[list[str]], list[str]]:
         argv = [cfg.icingacli, "director", "job", "run", "--id", str(job_id), "--debug", "--rpc"]
         self._seen = dict(before)
+        argv, options = ctx.processes.spawn_args(argv, {**os.environ, **cfg.env})
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                **ctx.processes.options({**os.environ, **cfg.env}),
+                **options,
             )
         except OSError as exc:
             raise JobFailed(f"cannot start {cfg.icingacli!r}: {exc.strerror}") from exc

@@ -120,10 +120,10 @@ async def test_a_child_has_pr_set_pdeathsig_and_the_marks() -> None:
         "ctypes.CDLL(None).prctl(2, ctypes.byref(v)); "
         "print(v.value == signal.SIGTERM, os.environ['DIRECTORD_RUN_ID'])"
     )
-    options = process_groups.spawn_options(dict(os.environ), MARKS)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", probe, stdout=asyncio.subprocess.PIPE, **options
+    argv, options = process_groups.spawn_args(
+        [sys.executable, "-c", probe], dict(os.environ), MARKS
     )
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, **options)
     out, _ = await proc.communicate()
     assert out.decode().split() == ["True", "4242"]
     assert proc.returncode == 0
@@ -133,9 +133,10 @@ async def test_leftovers_are_ended_and_counted(tmp_path: Path) -> None:
     processes = process_groups.RunProcesses(MARKS)
     assert await processes.end_leftovers() == 0  # nothing spawned: nothing looked for
     pids = tmp_path / "pids"
-    proc = await asyncio.create_subprocess_exec(
-        "sh", "-c", f"setsid sleep 30 & echo $! > {pids}", **processes.options(dict(os.environ))
+    argv, options = processes.spawn_args(
+        ["sh", "-c", f"setsid sleep 30 & echo $! > {pids}"], dict(os.environ)
     )
+    proc = await asyncio.create_subprocess_exec(*argv, **options)
     processes.spawned(proc.pid)
     await proc.wait()
     [escapee] = pids_in(pids, 1)
