@@ -218,7 +218,8 @@ def find(groups: list[Group], marks: Marks | None) -> list[psutil.Process]:
 def now() -> float:
     """This moment on the clock of process start times (``Group.created``): boot time plus
     time since boot, as /proc counts them, not the wall clock (they differ by up to a second)."""
-    return psutil.boot_time() + time.clock_gettime(time.CLOCK_BOOTTIME)
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)  # Linux; elsewhere the wall clock will do
+    return time.time() if boottime is None else psutil.boot_time() + time.clock_gettime(boottime)
 
 
 def _environ(pid: int) -> bytes:
