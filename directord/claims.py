@@ -109,6 +109,8 @@ class Claims:
             queue.timings[name] = replace(
                 timing,
                 last_attempt=state.last_attempt,
+                # The other node's due time, not this node's older one: one grid for all.
+                last_scheduled=state.last_scheduled,
                 last_finished=state.last_finished,
                 failures=state.failures,
             )

@@ -25,6 +25,9 @@ class JobState:
     last_run_id: int | None = None
     failures: int = 0  # consecutive runs that did not succeed
     last_node: str | None = None  # the node that ran the last finished run
+    # The scheduled_for of the run started at last_attempt (None: unknown, or a late finish of
+    # an older run): every node counts the job's interval grid from it (no drift, one grid).
+    last_scheduled: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Finished:
     state: str  # a store.RunState other than running
     summary: str
     node: str | None = None
+    scheduled_for: float | None = None
 
 
 def next_state(previous: JobState | None, run: Finished) -> JobState:
@@ -48,6 +52,7 @@ def next_state(previous: JobState | None, run: Finished) -> JobState:
     last_attempt = run.started
     if previous is not None and previous.last_attempt is not None:
         last_attempt = max(previous.last_attempt, run.started)
+    latest = run.started >= last_attempt
     return JobState(
         job=run.job,
         last_attempt=last_attempt,
@@ -58,4 +63,5 @@ def next_state(previous: JobState | None, run: Finished) -> JobState:
         last_run_id=run.run_id,
         failures=0 if ok else (previous.failures if previous else 0) + 1,
         last_node=run.node,
+        last_scheduled=run.scheduled_for if latest else None,
     )

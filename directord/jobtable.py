@@ -103,6 +103,7 @@ class JobTable:
             report.state,
             report.summary,
             report.node,
+            report.scheduled_for,
         )
         self.states[name] = state = jobstate.next_state(self.states.get(name), finished)
         chained = self.queue.finished(

@@ -87,6 +87,9 @@ def timing_from_state(state: JobState | None, now: float) -> scheduler.Timing:
         last_attempt=None if state.last_attempt is None else min(state.last_attempt, now),
         last_finished=None if state.last_finished is None else min(state.last_finished, now),
         failures=state.failures,
+        # The grid goes on from the last run's due time (one grid for every node, and after a
+        # restart); scheduler._anchor falls back to the start when it does not fit.
+        last_scheduled=state.last_scheduled,
     )
 
 

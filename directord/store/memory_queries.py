@@ -194,6 +194,7 @@ class _RunTables:
             run["state"],
             run["summary"],
             run["node"],
+            run["scheduled_for"],
         )
         state = jobstate.next_state(None if old is None else jobstate.JobState(**old), finished)
         self.job_state_rows[run["job"]] = dataclasses.asdict(state)

@@ -100,7 +100,7 @@ class Cluster:
     def runs(self) -> list[dict[str, Any]]:
         out = self.pg.psql(
             "SELECT coalesce(json_agg(r ORDER BY r.id), '[]') FROM (SELECT id, job, node, state, "
-            "scheduled_for, started, finished, claimed, ended, summary FROM runs) r"
+            "trigger, scheduled_for, started, finished, claimed, ended, summary FROM runs) r"
         )
         return list(json.loads(out))
 

@@ -49,7 +49,14 @@ async def _check(
             assert run is not None
             assert run.finished is not None
             finished = jobstate.Finished(
-                "j", run_id, run.started, run.finished, str(run.state), run.summary or "", run.node
+                "j",
+                run_id,
+                run.started,
+                run.finished,
+                str(run.state),
+                run.summary or "",
+                run.node,
+                run.scheduled_for,
             )
             expected = jobstate.next_state(expected, finished)
             assert (await db.job_states())["j"] == expected

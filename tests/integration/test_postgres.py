@@ -146,6 +146,7 @@ async def test_a_node_that_lost_learns_the_winners_start_at_once(stores: Opener)
     assert await b.claim_run(claim("job", 100.0, node="b", last_attempt_seen=0.0)) is None
     assert b.last_refusal == "claimed"
     assert [(h["job"].last_attempt, h["job"].last_result) for h in heard] == [(100.0, None)]
+    assert (heard[0]["job"].last_scheduled, heard[0]["job"].last_node) == (100.0, "a")
     # A refusal that tells nothing new (the view was fresh) delivers nothing.
     assert await b.claim_run(claim("job", 150.0, node="b", last_attempt_seen=100.0)) is None
     assert b.last_refusal == "running"
@@ -291,6 +292,8 @@ async def test_finished_runs_reach_other_nodes_by_notify(stores: Opener) -> None
     await asyncio.wait_for(_until(lambda: any("x" in h for h in heard)), 30)
     state = next(h["x"] for h in heard if "x" in h)
     assert (state.last_attempt, state.last_result, state.failures) == (50.0, "failed", 1)
+    # The due time and node of that run come with it: b counts the job's grid from a's slot.
+    assert (state.last_scheduled, state.last_node) == (50.0, "a")
 
 
 async def test_a_node_name_is_held_by_one_live_daemon(stores: Opener) -> None:

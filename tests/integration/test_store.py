@@ -215,6 +215,8 @@ async def test_finish_updates_run_and_state_together(db: store.Store) -> None:
         205.0,
     )
     assert state.last_node == "n2"
+    # Its due time, as the job's last attempt: every node counts the interval grid from it.
+    assert (state.last_attempt, state.last_scheduled) == (201.0, 200.0)
     assert (state.last_attempt, state.last_finished, state.last_run_id) == (201.0, 205.0, run2)
     # A finished run is never finished twice (e.g. a late write after an interruption).
     await db.finish_run(run2, c2, Outcome(RunState.failed, 300.0, "late"))

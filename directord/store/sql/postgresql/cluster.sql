@@ -5,7 +5,7 @@
 -- name: claim
 -- One round trip: directord_claim (migration 0004) takes the claim lock, checks and inserts.
 SELECT run_id, refusal, job, last_attempt, last_finished, last_success, last_result, last_error,
-       last_run_id, failures, last_node
+       last_run_id, failures, last_node, last_scheduled
 FROM directord_claim(:job::text, :kind::text, :node::text, :trigger::text, :attempt::int,
                      :job_version::int, :scheduled_for::float8, :started::float8, :lease::float8,
                      :owner::text, :limit::int, :seen::float8, :key::bigint);

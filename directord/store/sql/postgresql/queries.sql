@@ -56,9 +56,11 @@ DELETE FROM jobs WHERE managed_by = 'config'
   AND name NOT IN (SELECT json_array_elements_text(:names::json));
 
 -- name: job_states
--- last_node: the node of the last finished run (job history shows every run's).
+-- last_node: the node of the last finished run (job history shows every run's); last_scheduled:
+-- its due time when it is the last attempt (every node counts the interval grid from it).
 SELECT js.job, js.last_attempt, js.last_finished, js.last_success, js.last_result, js.last_error,
-       js.last_run_id, js.failures, r.node AS last_node
+       js.last_run_id, js.failures, r.node AS last_node,
+       CASE WHEN r.started >= js.last_attempt THEN r.scheduled_for END AS last_scheduled
 FROM job_state js LEFT JOIN runs r ON r.id = js.last_run_id;
 
 -- name: claim_run

@@ -21,7 +21,7 @@ CREATE FUNCTION directord_claim(
 ) RETURNS TABLE (run_id bigint, refusal text, job text, last_attempt double precision,
                 last_finished double precision, last_success double precision,
                 last_result text, last_error text, last_run_id bigint, failures integer,
-                last_node text)
+                last_node text, last_scheduled double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
@@ -58,9 +58,12 @@ BEGIN
     run_id := new_id;
     IF refusal IS NOT NULL THEN
         job := p_job;
-        SELECT r.started, r.node INTO last_attempt, last_node FROM runs r
-        WHERE r.job = p_job ORDER BY r.started DESC LIMIT 1;
-        last_attempt := greatest(stored.last_attempt, last_attempt);
+        SELECT r.started, r.node, r.scheduled_for INTO last_attempt, last_node, last_scheduled
+        FROM runs r WHERE r.job = p_job ORDER BY r.started DESC LIMIT 1;
+        IF stored.last_attempt > last_attempt THEN  -- (its run purged)
+            last_attempt := stored.last_attempt;
+            last_scheduled := NULL;
+        END IF;
         last_finished := stored.last_finished;
         last_success := stored.last_success;
         last_result := stored.last_result;
@@ -83,7 +86,9 @@ $$;
 CREATE TRIGGER job_switches_changed AFTER INSERT OR UPDATE OR DELETE ON job_switches
 FOR EACH STATEMENT EXECUTE FUNCTION job_switches_changed();
 
--- A finished run's notification names its node too (jobs list shows the node of the last run).
+-- A finished run's notification names its node (jobs list shows the node of the last run) and,
+-- when it is the last attempt, its due time (every node counts the interval grid from it: a node
+-- counting from the start would claim other due times than the rest, and run the job twice).
 CREATE OR REPLACE FUNCTION runs_finished() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     s job_state;
@@ -106,7 +111,10 @@ BEGIN
         failures = CASE WHEN excluded.failures = 0 THEN 0 ELSE js.failures + 1 END
     RETURNING * INTO s;
     PERFORM pg_notify('directord_job_state',
-                      (to_jsonb(s) || jsonb_build_object('last_node', new.node))::text);
+                      (to_jsonb(s) || jsonb_build_object(
+                          'last_node', new.node,
+                          'last_scheduled', CASE WHEN new.started >= s.last_attempt
+                                                 THEN new.scheduled_for END))::text);
     RETURN NULL;
 END;
 $$;
