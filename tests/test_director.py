@@ -346,8 +346,8 @@ def test_taking_over_counts_from_the_last_attempt_director_recorded(
     assert runs(daemon.db, "director:hk-ran") == []
     assert _last_attempt(site, ran) == recorded
 
-    # After a restart directord's own record counts too (its exact start, not Director's whole
-    # second): the job it ran is not due again at once.
+    # After a restart directord's own record counts too (the grid of its run's due time, not
+    # Director's whole second): the job it ran is not due again at once.
     [first] = _finished(daemon.db, "hk-new")
     daemon.stop()
     again = daemon_factory(config)
@@ -356,7 +356,7 @@ def test_taking_over_counts_from_the_last_attempt_director_recorded(
     )
     jobs = _status_jobs(config)
     assert _epoch(jobs["director:hk-new"]["next_due"]) == pytest.approx(
-        first["started"] + 3600, abs=0.01
+        first["scheduled_for"] + 3600, abs=0.01
     )
     assert _epoch(jobs["director:hk-ran"]["next_due"]) == pytest.approx(recorded + 3600, abs=0.01)
     assert len(runs(again.db, "director:hk-new")) == 1

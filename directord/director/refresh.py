@@ -84,8 +84,11 @@ def seed(table: Any, attempts: dict[str, float], now: float) -> list[str]:
         if timing.last_attempt is not None and timing.last_attempt >= director_at:
             table.timings[name] = timing
             continue
-        # A future ts_last_attempt (a clock ahead of ours) counts as now, as for the store.
-        table.timings[name] = replace(timing, last_attempt=min(director_at, now))
+        # A future ts_last_attempt (a clock ahead of ours) counts as now, as for the store. The
+        # grid counts from Director's run, not from the due time of an older run of ours.
+        table.timings[name] = replace(
+            timing, last_attempt=min(director_at, now), last_scheduled=None
+        )
         seeded.append(name)
     return seeded
 

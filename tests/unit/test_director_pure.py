@@ -159,10 +159,11 @@ def test_jobs_joining_the_schedule_count_from_directors_last_attempt() -> None:
     r = refresh.Refresher(None, base)
     r.jobs = {j.name: j for j in refresh.job_configs(CFG, _snapshot(jobs=jobs))[0]}
     table = jobtable.JobTable(*specs_mod.build_specs(base, kinds))
-    # directord ran "ours" itself after Director did (its store, read at start-up).
-    table.load(
-        {"director:ours": jobstate.JobState("director:ours", last_attempt=now - 20)}, now, True
-    )
+    # directord ran "ours" itself after Director did (its store, read at start-up); it ran
+    # "recent" before Director did, which counts then, from Director's run (not our grid).
+    ours = jobstate.JobState("director:ours", last_attempt=now - 20, last_scheduled=now - 21)
+    older = jobstate.JobState("director:recent", last_attempt=now - 40, last_scheduled=now - 41)
+    table.load({"director:ours": ours, "director:recent": older}, now, True)
     attempts = refresh.director_attempts(CFG, _snapshot(jobs=jobs))
     assert refresh.seed(table, attempts, now) == ["director:recent", "director:ahead"]
     table.replace(*specs_mod.build_specs(r.merge(base), kinds), now)
@@ -174,5 +175,7 @@ def test_jobs_joining_the_schedule_count_from_directors_last_attempt() -> None:
         "director:ours": now - 20,
     }
     assert table.queue.next_due() == (now, "director:never")
+    assert table.queue.timing("director:recent", now).last_scheduled is None
+    assert table.queue.timing("director:ours", now).last_scheduled == now - 21
     # Once scheduled, directord's own runs count: a later refresh seeds nothing.
     assert refresh.seed(table, {"director:recent": now + 1}, now + 1) == []
