@@ -219,7 +219,9 @@ async def serve_forever(
         else:
             notifier.status(status_line(supervisor))
 
-    supervisor.events.subscribe(on_event, {events.Stopping, events.RunStarted, events.RunFinished})
+    if notifier.enabled:  # (a status line per run start and finish is for systemd only)
+        types = {events.Stopping, events.RunStarted, events.RunFinished}
+        supervisor.events.subscribe(on_event, types)
     if signals.stop_requested:
         return 0
     # Lazy: the web server (aiohttp) is the daemon's, no one-shot command loads it.

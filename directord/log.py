@@ -50,9 +50,20 @@ def _quiet(record: Record) -> bool:
     return record["level"].no >= _WARNING or record["extra"].get("action") in ALWAYS
 
 
+_info_kept = True  # until setup(verbose=False) says that no sink keeps a run's INFO lines
+
+
+def info_kept() -> bool:
+    """Whether a sink keeps INFO records other than ALWAYS's: a run's start and finish lines
+    are built only then (loguru builds and redacts a record before a sink's filter drops it)."""
+    return _info_kept
+
+
 def setup(verbose: bool, *, stream: Any = None) -> None:
     """Log INFO and up with --verbose (every run), otherwise WARNING and up plus the daemon's
     start and stop lines, to stderr."""
+    global _info_kept
+    _info_kept = verbose
     stream = stream or sys.stderr
     logger.remove()
     colour = verbose and hasattr(stream, "isatty") and stream.isatty()

@@ -27,6 +27,7 @@ from directord import (
     store,
     writeback,
 )
+from directord import log as log_mod
 from directord.jobs.base import JobContext, JobFailed, JobResult
 
 if TYPE_CHECKING:
@@ -226,16 +227,19 @@ class Executor:
             )
             return None
         log = log_for(spec.name, run_id)
-        lateness = max(0.0, claim.started - scheduled_for)
-        log.bind(action="run_started").info(
-            "{} run of {} started ({:.3f}s after due)", trigger, spec.job_config.kind, lateness
-        )
+        lines = log_mod.info_kept()
+        if lines:
+            lateness = max(0.0, claim.started - scheduled_for)
+            log.bind(action="run_started").info(
+                "{} run of {} started ({:.3f}s after due)", trigger, spec.job_config.kind, lateness
+            )
         on_started(run_id, claim.started)
         report = await self.run(spec, claim, run_id, daemon_settings, log)
-        level = "INFO" if report.ok else "WARNING"
-        log.bind(action="run_finished").log(
-            level, "{} in {:.3f}s: {}", report.state, report.duration, report.summary
-        )
+        if lines or not report.ok:
+            level = "INFO" if report.ok else "WARNING"
+            log.bind(action="run_finished").log(
+                level, "{} in {:.3f}s: {}", report.state, report.duration, report.summary
+            )
         return report
 
     async def run(

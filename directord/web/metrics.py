@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -98,14 +98,23 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(supervisor))
+        self._children: dict[tuple[object, ...], Any] = {}
         supervisor.events.subscribe(self.on_event, {events.RunStarted, events.RunFinished})
 
     def on_event(self, event: events.Event) -> None:
+        # The labelled children are looked up once each (labels() locks and validates).
         if isinstance(event, events.RunStarted):
-            self.lateness.labels(event.kind).observe(event.lateness)
+            self._child(self.lateness, event.kind).observe(event.lateness)
         elif isinstance(event, events.RunFinished):
-            self.runs.labels(event.job, event.state).inc()
-            self.duration.labels(event.kind).observe(event.duration)
+            self._child(self.runs, event.job, event.state).inc()
+            self._child(self.duration, event.kind).observe(event.duration)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
