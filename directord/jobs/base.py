@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
@@ -120,6 +119,9 @@ class JobContext:
 
     async def to_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking code in a worker thread; the loop stays free meanwhile."""
+        # Lazy: anyio costs every CLI command that reads the config its import (25 ms).
+        import anyio.to_thread  # noqa: PLC0415
+
         return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
 
 

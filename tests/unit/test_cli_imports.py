@@ -50,3 +50,9 @@ def test_the_probe_sees_what_a_command_loads() -> None:
 
 def test_object_types_match_the_sync_rules() -> None:
     assert get_args(rules.ObjectType) == cli.OBJECT_TYPES
+
+
+def test_reading_the_config_loads_no_worker_thread_or_http_library() -> None:
+    # Every command that reads the config pays for what directord.config imports.
+    modules = loaded_after("import directord.config")
+    assert sorted(m for m in modules if m.split(".")[0] in ("anyio", "aiohttp", "aiosqlite")) == []
