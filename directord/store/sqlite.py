@@ -1,5 +1,9 @@
 """The default store: one SQLite file in WAL mode, through aiosqlite (a worker thread).
 
+A run's own statements (its claim, its finish, the job switches read before it) run on the
+event loop's thread instead, on a second connection, with group commit (``sqlite_inline``),
+when nothing is queued on the worker thread.
+
 WAL with synchronous=NORMAL: a committed transaction survives the process being killed (kill -9,
 a crash); only an OS crash or power loss can lose the last commits.
 
@@ -35,9 +39,10 @@ from directord.store.base import StoreError, StoreUnavailable
 from directord.store.connector import NO_PARAMS, Params, Row
 from directord.store.outage import Outage
 from directord.store.sqlite_errors import error, read_only_message
+from directord.store.sqlite_files import create_private, file_problem, make_parents
+from directord.store.sqlite_inline import DEFERRED, INLINE, Inline, busy
 
 CHECKPOINT_EVERY = 200  # writes between background WAL checkpoints
-_HEADER = b"SQLite format 3\x00"
 
 
 def _checkpoint(path: str) -> None:
@@ -92,24 +97,6 @@ def _writes(query: str) -> bool:
 def _positional(query: str) -> tuple[str, list[str]]:
     """A named query with ``?N`` placeholders, and the names in their order."""
     return queries.numbered(Q[query], "?")
-
-
-def _make_parents(folder: Path) -> None:
-    """Create the database's missing directories 0700: they hold job output and secrets."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for created in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            created.mkdir(mode=0o700)
-
-
-def _create_private(path: str) -> None:
-    """Create an empty database file 0600 (SQLite would make it 0644, and its -wal and -shm
-    take the file's mode). Closing this descriptor is safe: nobody holds a lock on a new file."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class _SQLiteTransaction(connector.Transaction):
@@ -176,9 +163,13 @@ class SQLiteConnector(connector.Connector):
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the opened file
         self._daemon_lock: IO[str] | None = None
         self.outage = Outage(self.path, "not writable")
+        self._inline: Inline | None = None
+        self._queued = 0  # statements on their way to the worker thread and back
 
     @contextlib.contextmanager
-    def _watch(self, db: aiosqlite.Connection, writes: bool = True) -> Iterator[None]:
+    def _watch(
+        self, db: aiosqlite.Connection | sqlite3.Connection, writes: bool = True
+    ) -> Iterator[None]:
         """Note an outage on a failure a retry may cure, and its end on a write that went
         through: reads may well work on a file that cannot be written, so only a write that
         began after the failure and changed something (the connection's change count moved)
@@ -220,6 +211,7 @@ class SQLiteConnector(connector.Connector):
             if self._file:
                 st = os.stat(self.path)
                 self._identity = (st.st_dev, st.st_ino)
+                self._inline = Inline(self.path, Q)  # (a file: ":memory:" would be another)
         except sqlite3.Error as exc:
             await self.close()
             if "readonly" in str(exc):
@@ -231,7 +223,7 @@ class SQLiteConnector(connector.Connector):
         error when either cannot be written."""
         path = Path(self.path)
         try:
-            _make_parents(path.parent)
+            make_parents(path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the directory {exc.filename or path.parent} of the database "
@@ -239,7 +231,7 @@ class SQLiteConnector(connector.Connector):
                 f"(uid {os.geteuid()}), or set database: to a writable place"
             ) from exc
         try:
-            _create_private(self.path)
+            create_private(self.path)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise StoreError(read_only_message(self.path, exc.strerror or str(exc))) from exc
@@ -251,6 +243,9 @@ class SQLiteConnector(connector.Connector):
 
     async def read_only(self) -> None:
         await self.db.execute("PRAGMA query_only = ON")
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
     def lock_daemon(self) -> None:
         """An flock on ``<database>.daemon.lock``, held while the process lives: a second daemon
@@ -285,6 +280,9 @@ class SQLiteConnector(connector.Connector):
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
             self._checkpoint = None
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._db is not None:
             db, self._db = self._db, None
             with contextlib.suppress(sqlite3.Error):
@@ -301,9 +299,16 @@ class SQLiteConnector(connector.Connector):
         self._writes = 0
         self._checkpoint = asyncio.create_task(asyncio.to_thread(_checkpoint, self.path))
 
+    def _before_thread(self) -> None:
+        """Commit the open group before a statement goes to the worker thread: it comes after
+        the group, and a write there would wait for the group's lock."""
+        if self._inline is not None:
+            self._inline.commit()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[connector.Transaction]:
         async with self._lock:
+            self._before_thread()
             db = self.db
             with self._watch(db):
                 try:
@@ -332,12 +337,41 @@ class SQLiteConnector(connector.Connector):
         if self._lock.locked():
             async with self._lock:
                 pass
+        # Inline only behind nothing: a statement queued earlier (a finish that met a busy
+        # database) must not be overtaken (the next claim of its job would be refused).
+        if self._inline is not None and self._queued == 0 and query in INLINE:
+            rows = await self._fetch_inline(self._inline, query, params)
+            if rows is not None:
+                return rows
+        self._before_thread()
         db = self.db
-        with self._watch(db, _writes(query)):
+        self._queued += 1
+        try:
+            with self._watch(db, _writes(query)):
+                try:
+                    return list(await db.execute_fetchall(Q[query], params))
+                except sqlite3.Error as exc:
+                    error(exc, self.path)
+        finally:
+            self._queued -= 1
+
+    async def _fetch_inline(self, inline: Inline, query: str, params: Params) -> list[Row] | None:
+        """``query`` on the loop's thread (``sqlite_inline``); None: another connection holds
+        the database (nothing ran: the worker thread waits for it)."""
+        with self._watch(inline.conn, _writes(query)):
             try:
-                return list(await db.execute_fetchall(Q[query], params))
+                if query not in DEFERRED:
+                    return inline.fetch_all(query, params)
+                done = inline.defer(query, params)
+            except sqlite3.Error as exc:
+                if busy(exc):
+                    return None
+                error(exc, self.path)
+            try:
+                await done
             except sqlite3.Error as exc:
                 error(exc, self.path)
+            return []
 
     async def fetch_one(self, query: str, params: Params = NO_PARAMS) -> Row | None:
         rows = await self.fetch_all(query, params)
@@ -357,39 +391,9 @@ class SQLiteConnector(connector.Connector):
         if self._identity is not None:
             # The open connection keeps working on a file that was deleted, replaced or damaged
             # underneath it; the next start would not. Look at the path itself (off the loop).
-            problem = await asyncio.to_thread(self._file_problem)
+            problem = await asyncio.to_thread(file_problem, self.path, self._identity)
             if problem:
                 raise StoreError(f"the database file {self.path} {problem}")
-
-    def _file_problem(self) -> str | None:
-        """What is wrong with the file at the path, judged without opening it (see the module
-        docstring): its identity by ``os.stat``, its header through a descriptor SQLite holds."""
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            return f"cannot be read: {exc.strerror}"
-        if (st.st_dev, st.st_ino) != self._identity:
-            return "was replaced or removed since it was opened"
-        header = self._read_header()
-        if header is not None and header != _HEADER:
-            return "is no longer an SQLite database"
-        return None
-
-    def _read_header(self) -> bytes | None:
-        """The file's first 16 bytes by pread on a descriptor this process already has open on
-        it (Linux's /proc/self/fd), so that nothing is opened or closed; None if none is found."""
-        with contextlib.suppress(OSError):
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
-                with contextlib.suppress(OSError):
-                    if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != self._identity:
-                        continue
-                    header = os.pread(fd, 16, 0)
-                    # The descriptor may have been closed and its number reused meanwhile.
-                    st = os.fstat(fd)
-                    if (st.st_dev, st.st_ino) == self._identity:
-                        return header
-        return None
 
     async def optimize(self) -> dict[str, Any]:
         await self.execute_raw("PRAGMA optimize")
@@ -410,6 +414,7 @@ class SQLiteConnector(connector.Connector):
     async def execute_raw(self, sql: str) -> sqlite3.Row | None:
         """A pragma or maintenance statement that is SQLite's own, not a named query."""
         async with self._lock:
+            self._before_thread()
             db = self.db
             with self._watch(db, writes=False):  # maintenance: no sign of writes going through
                 try:
