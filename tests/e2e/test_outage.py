@@ -134,6 +134,10 @@ def running_job(port: int, job: str) -> bool:
     return any(r["job"] == job and r["run_id"] is not None for r in status(port)["running"])
 
 
+def running_id(port: int, job: str) -> int | None:
+    return next((r["run_id"] for r in status(port)["running"] if r["job"] == job), None)
+
+
 def failing_with(port: int, text: str) -> list[str] | None:
     code, problems = health(port)
     return problems if code == 503 and any(text in p for p in problems) else None
@@ -217,8 +221,8 @@ def test_a_stop_during_an_outage_says_what_it_could_not_write(
     db = data / "directord.db"
     d = daemon_factory(config)
     wait_for(lambda: lines(tmp_path, "slow") >= 1, 60, "a run of slow")
-    wait_for(lambda: running_job(port, "slow"), 30, "a run of slow in flight")
-    run_id = next(r["run_id"] for r in status(port)["running"] if r["job"] == "slow")
+    # One look at /status: a second one may already see the next run, not yet claimed (no id).
+    run_id = wait_for(lambda: running_id(port, "slow"), 30, "a run of slow in flight")
     frozen = [Path(f"{db}-wal"), db, data]
     immutable(frozen, True)
     wait_for(lambda: "finish_kept" in d.output(), 30, "the finish of slow kept in memory")
