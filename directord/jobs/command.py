@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from directord import units
-from directord.jobs.base import Job, JobContext, JobFailed, JobResult
+from directord.jobs import children
+from directord.jobs.base import Job, JobContext, JobResult
 
 TAIL_BYTES = 4096
 DRAIN = 0.5  # seconds to read what the command wrote before it exited
@@ -124,23 +125,7 @@ class Command(Job):
         # Without a cwd the child starts in the config file's directory, like relative paths.
         cwd = ctx.config.resolve_path(settings.cwd or ".")
         started = time.monotonic()
-        argv, options = ctx.processes.spawn_args(settings.command, env, str(cwd))
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                **options,
-            )
-        except OSError as exc:
-            raise JobFailed(f"cannot start {settings.command[0]!r}: {exc.strerror}") from exc
-        ctx.processes.spawned(proc.pid)
-        ctx.details["pid"] = proc.pid
-        ctx.log.bind(action="command_started", pid=proc.pid).info(
-            "started {} (pid {})", settings.command[0], proc.pid
-        )
+        proc = await children.start(ctx, settings.command, env, cwd=str(cwd))
         out, err = _Tail(), _Tail()
         pumps = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
         try:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from directord.director import db as db_mod
 from directord.director import reader, state
-from directord.jobs import command
+from directord.jobs import children, command
 from directord.jobs.base import Job, JobContext, JobFailed, JobResult
 
 KILL_GRACE = 5.0
@@ -195,21 +195,13 @@ class Director(Job):
     ) -> tuple[int, list[list[str]], list[str]]:
         argv = [cfg.icingacli, "director", "job", "run", "--id", str(job_id), "--debug", "--rpc"]
         self._seen = dict(before)
-        argv, options = ctx.processes.spawn_args(argv, {**os.environ, **cfg.env})
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                **options,
-            )
-        except OSError as exc:
-            raise JobFailed(f"cannot start {cfg.icingacli!r}: {exc.strerror}") from exc
-        ctx.processes.spawned(proc.pid)
-        ctx.details["pid"] = proc.pid
-        ctx.log.bind(action="director_child_started", pid=proc.pid).info(
-            "started {} (pid {})", " ".join(argv), proc.pid
+        proc = await children.start(
+            ctx,
+            argv,
+            {**os.environ, **cfg.env},
+            stdin=asyncio.subprocess.PIPE,
+            action="director_child_started",
+            label=" ".join(argv),
         )
         lines: list[list[str]] = []
         errors: list[str] = []
