@@ -15,11 +15,22 @@ if TYPE_CHECKING:
 
 
 async def execute(
-    sup: Supervisor, spec: JobSpec, scheduled_for: float, trigger: store.Trigger
+    sup: Supervisor,
+    spec: JobSpec,
+    scheduled_for: float,
+    trigger: store.Trigger,
+    seen: float | None = None,
 ) -> RunReport | None:
     """One run of ``spec``, recorded, with its consequences for the schedule (the job's
-    state, next due time, followers). None: it could not be claimed."""
+    state, next due time, followers). None: it could not be claimed. ``seen``: the job's last
+    attempt as known when ``scheduled_for`` was chosen (None: as known now)."""
     name = spec.name
+    # The view the due time came from, taken before anything waits: news of another node's
+    # run that arrives meanwhile must make the claim stale, not look like this node's view.
+    if trigger is store.Trigger.manual:
+        seen = None
+    elif seen is None:
+        seen = sup.jobs.queue.timing(name, sup.clock()).last_attempt or 0.0
     if trigger is not store.Trigger.manual and await sup.jobs.skip_disabled(
         sup.store, name, sup.clock()
     ):
@@ -33,9 +44,6 @@ async def execute(
         sup.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
         sup.jobs.queue.started(name, at, scheduled_for)
 
-    seen = None
-    if trigger is not store.Trigger.manual:
-        seen = sup.jobs.queue.timing(name, sup.clock()).last_attempt or 0.0
     try:
         report = await sup.executor.execute(
             spec, scheduled_for, trigger, attempt, sup.daemon_settings, started, seen

@@ -269,8 +269,10 @@ class Supervisor:
 
     def _launch(self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
         """Start a run of ``spec`` as a task of its own; the loop wakes when it ends."""
+        # The last attempt this due time was computed from (the claim checks it).
+        seen = self.jobs.queue.timing(spec.name, self.clock()).last_attempt or 0.0
         task = asyncio.create_task(
-            self.execute(spec, scheduled_for, trigger), name=f"directord-run-{spec.name}"
+            self.execute(spec, scheduled_for, trigger, seen), name=f"directord-run-{spec.name}"
         )
         active = runs.ActiveRun(spec.name, None, self.clock(), scheduled_for, task)
         self.running[spec.name] = active

@@ -282,6 +282,17 @@ def test_chaos_kills_restarts_and_a_database_outage(
     # Exactly once: no (job, scheduled_for) twice; nothing left running.
     assert len({(r["job"], r["scheduled_for"]) for r in runs}) == len(runs)
     assert [r["id"] for r in runs if r["state"] == "running"] == []
+    # One interval grid for the whole cluster: no job's scheduled runs closer than its interval
+    # (a node counting from other anchors than the rest, or claiming a due time computed
+    # before news of another node's run came, would run the job twice in one interval).
+    close = []
+    for job, interval in intervals.items():
+        mine = [r for r in runs if r["job"] == job and r["trigger"] == "schedule"]
+        slots = sorted(r["scheduled_for"] for r in mine)
+        close += [
+            (job, round(y - x, 3)) for x, y in itertools.pairwise(slots) if y - x < interval - 0.01
+        ]
+    assert close == [], f"scheduled closer than the interval (job, gap): {close}"
     # Every node ran some jobs.
     assert {r["node"] for r in runs if r["state"] == "succeeded"} == set(names)
     # Concurrency 1 across the cluster: on the database's clock, no run was claimed before the
