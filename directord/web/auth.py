@@ -15,18 +15,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 SESSION_COOKIE = "directord_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
-# One hasher: argon2id with the library's current defaults (RFC 9106 low-memory profile).
-_HASHER = PasswordHasher()
-# A hash verified when the user is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+@cache
+def _hasher() -> tuple[PasswordHasher, str]:
+    """One hasher, argon2id with the library's current defaults (RFC 9106 low-memory profile),
+    and a hash verified when the user is unknown, so a wrong name costs as long as a wrong
+    password. Made at first use: a daemon without web users never loads argon2 (issue 14.2)."""
+    from argon2 import PasswordHasher  # noqa: PLC0415
+
+    hasher = PasswordHasher()
+    return hasher, hasher.hash(secrets.token_hex(16))
 
 
 class Role(enum.StrEnum):
@@ -36,7 +44,7 @@ class Role(enum.StrEnum):
 
 def hash_password(password: str) -> str:
     """An argon2id hash for web.users[].password_hash."""
-    return _HASHER.hash(password)
+    return _hasher()[0].hash(password)
 
 
 def is_password_hash(text: str) -> bool:
@@ -46,8 +54,11 @@ def is_password_hash(text: str) -> bool:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; an unknown user (None) still costs one verification."""
+    from argon2.exceptions import InvalidHashError, VerificationError  # noqa: PLC0415
+
+    hasher, dummy = _hasher()
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

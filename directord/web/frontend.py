@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from directord.web import auth, jobscache, login, pages, rest
+from directord import __version__
+from directord.web import auth, jobscache, login, rest
 from directord.web import keys as web_keys
 
 if TYPE_CHECKING:
@@ -22,7 +25,8 @@ def install(
     token: str | None,
 ) -> None:
     """The API (always; it answers 403 until a token or users are configured) and the pages
-    (only with ``web.users``: without them ``/`` says how to turn them on)."""
+    (only with ``web.users``: without them ``/`` says how to turn them on, and neither Jinja2
+    nor argon2 is loaded: issue 14.2)."""
     app[web_keys.CATALOG] = jobs
     app[web_keys.API_TOKEN] = token
     users: dict[str, tuple[str, str]] = {
@@ -33,10 +37,28 @@ def install(
     app[web_keys.THROTTLE] = auth.LoginThrottle()
     app.middlewares.append(login.sessions)
     app.add_routes(rest.routes())
-    templates = pages.setup(app)
-    app[web_keys.JOBS_CACHE] = jobscache.JobsCache(
-        app[web_keys.SUPERVISOR], jobs, templates.get_template("_job_rows.html")
-    )
+    rows = None
+    if users:
+        from directord.web import pages  # noqa: PLC0415 - Jinja2 only for the pages
+
+        rows = pages.setup(app).get_template("_job_rows.html")
+    else:
+        app.add_routes(login.routes())  # /login answers "see /" as it does with pages
+        app.add_routes(
+            [web.get("/", off_page), web.static("/static", STATIC, append_version=False)]
+        )
+    app[web_keys.JOBS_CACHE] = jobscache.JobsCache(app[web_keys.SUPERVISOR], jobs, rows)
+
+
+STATIC = Path(__file__).parent / "static"
+# templates/off.html's one placeholder, filled without Jinja2 (the page is static otherwise).
+_OFF = (Path(__file__).parent / "templates" / "off.html").read_text(encoding="utf-8")
+
+
+async def off_page(request: web.Request) -> web.Response:
+    """``/`` without web.users: how to turn the pages on."""
+    body = _OFF.replace("{{ version }}", html.escape(__version__))
+    return web.Response(text=body, content_type="text/html")
 
 
 def tls_context(settings: config_mod.Settings) -> ssl.SSLContext | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
-import aiohttp_jinja2
 from aiohttp import web
 from loguru import logger
 
@@ -65,6 +64,8 @@ def require_writer(request: web.Request, form_token: str | None) -> auth.Session
 async def login_page(request: web.Request) -> web.StreamResponse:
     if not request.app[web_keys.WEB_USERS]:
         raise web.HTTPSeeOther("/")
+    import aiohttp_jinja2  # noqa: PLC0415 - only with web.users (pages.setup ran)
+
     context = {"next": _safe_next(request.query.get("next", "/jobs")), "name": "", "error": None}
     return aiohttp_jinja2.render_template("login.html", request, {"session": None, **context})
 
@@ -82,6 +83,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     wait = throttle.retry_after(name, address)
 
     def again(error: str, status: int) -> web.Response:
+        import aiohttp_jinja2  # noqa: PLC0415 - only with web.users (pages.setup ran)
+
         context = {"session": None, "next": target, "name": name, "error": error}
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 

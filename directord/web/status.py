@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from directord import __version__, events, process, store
 from directord import config as config_mod
@@ -224,6 +223,9 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
+    # prometheus_client loads at the first scrape (Metrics.render), not with the app.
+    from prometheus_client import CONTENT_TYPE_LATEST  # noqa: PLC0415
+
     body = request.app[keys.METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
