@@ -6,6 +6,7 @@ passwords and credential-like query parameters of the URLs in it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,8 +48,13 @@ def _file_settings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def secret_file_paths(settings: Settings) -> list[tuple[str, Path]]:
     """(config path, file) of every password or token file the config names."""
-    out = []
-    for path, text in _file_settings(settings.model_dump(mode="json"), ""):
+    out: list[tuple[str, Path]] = []
+    dumped = settings.model_dump(mode="json")
+    # One C pass says whether any key ends in _file: most configs name none, and walking the
+    # values of 10,000 jobs in Python cost 0.15 s.
+    if '_file"' not in json.dumps(dumped):
+        return out
+    for path, text in _file_settings(dumped, ""):
         key = path.rsplit(".", 1)[-1]
         if redact.is_secret_name(key) and text:
             out.append((path.lstrip("."), settings.resolve_path(text)))

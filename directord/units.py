@@ -62,12 +62,16 @@ def parse_duration(value: Any, *, positive: bool = False) -> float:
     Not a number (``.nan``), infinite, below 1ms (other than 0) or above 3650d is refused with
     the allowed range; ``positive`` refuses 0 too."""
     seconds = _seconds(value)
-    low = format_duration(MIN_DURATION)
-    high = format_duration(MAX_DURATION)
-    allowed = f"from {low} to {high}" if positive else f"0 or from {low} to {high}"
-    if not math.isfinite(seconds) or seconds > MAX_DURATION or (seconds == 0 and positive):
-        raise ValueError(f"{value!r} is out of range: a duration here is {allowed}")
-    if 0 < seconds < MIN_DURATION:
+    if (
+        not math.isfinite(seconds)
+        or seconds > MAX_DURATION
+        or (seconds == 0 and positive)
+        or 0 < seconds < MIN_DURATION
+    ):
+        # The range is written out only here: per valid value it cost 10,000 jobs 0.1 s.
+        low = format_duration(MIN_DURATION)
+        high = format_duration(MAX_DURATION)
+        allowed = f"from {low} to {high}" if positive else f"0 or from {low} to {high}"
         raise ValueError(f"{value!r} is out of range: a duration here is {allowed}")
     return seconds
 
