@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -28,16 +28,56 @@ class BrokenKind:
     error: str
 
 
-@dataclass(frozen=True)
 class Kinds:
-    kinds: dict[str, type[Job]]
-    broken: list[BrokenKind]
+    """The kinds by name. Entry points given as ``pending`` are imported when their name is
+    first asked for (issue 14.2: ``jobs list`` on a config of command jobs does not import the
+    Icinga kinds); ``kinds``, ``broken`` and ``names`` load every one first."""
+
+    def __init__(
+        self,
+        kinds: Mapping[str, type[Job]] | None = None,
+        broken: list[BrokenKind] | None = None,
+        *,
+        pending: Mapping[str, list[EntryPoint]] | None = None,
+    ) -> None:
+        self._kinds: dict[str, type[Job]] = dict(kinds or {})
+        self._broken: list[BrokenKind] = list(broken or [])
+        self._pending: dict[str, list[EntryPoint]] = dict(pending or {})
+
+    def _load(self, name: str) -> None:
+        for ep in self._pending.pop(name, ()):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a plugin that fails to import must not take the daemon down
+                self._broken.append(BrokenKind(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+                continue
+            problem = _check(ep.name, obj)
+            if problem:
+                self._broken.append(BrokenKind(ep.name, ep.value, problem))
+            else:
+                self._kinds[ep.name] = obj
+
+    def _load_all(self) -> None:
+        for name in list(self._pending):
+            self._load(name)
+
+    @property
+    def kinds(self) -> dict[str, type[Job]]:
+        self._load_all()
+        return self._kinds
+
+    @property
+    def broken(self) -> list[BrokenKind]:
+        self._load_all()
+        return self._broken
 
     def get(self, name: str) -> type[Job] | None:
-        return self.kinds.get(name)
+        if name in self._pending:
+            self._load(name)
+        return self._kinds.get(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self.kinds
+        return isinstance(name, str) and self.get(name) is not None
 
     def names(self) -> list[str]:
         return sorted(self.kinds)
@@ -46,21 +86,12 @@ class Kinds:
 @functools.cache
 def discover() -> Kinds:
     """The installed kinds; looked up once per process (entry points do not change while it
-    runs), so the config validated against them is not validated again."""
-    kinds: dict[str, type[Job]] = {}
-    broken: list[BrokenKind] = []
+    runs), so the config validated against them is not validated again. Each kind's module is
+    imported when the kind is first used."""
+    pending: dict[str, list[EntryPoint]] = {}
     for ep in entry_points(group=GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a plugin that fails to import must not take the daemon down
-            broken.append(BrokenKind(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
-            continue
-        problem = _check(ep.name, obj)
-        if problem:
-            broken.append(BrokenKind(ep.name, ep.value, problem))
-        else:
-            kinds[ep.name] = obj
-    return Kinds(kinds, broken)
+        pending.setdefault(ep.name, []).append(ep)
+    return Kinds(pending=pending)
 
 
 def _check(name: str, obj: Any) -> str | None:

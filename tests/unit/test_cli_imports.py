@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import get_args
 
 from directord import cli
@@ -56,3 +57,26 @@ def test_reading_the_config_loads_no_worker_thread_or_http_library() -> None:
     # Every command that reads the config pays for what directord.config imports.
     modules = loaded_after("import directord.config")
     assert sorted(m for m in modules if m.split(".")[0] in ("anyio", "aiohttp", "aiosqlite")) == []
+
+
+def test_a_command_imports_only_the_kinds_its_config_uses(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'd.db'}\n"
+        "jobs:\n"
+        "  - {name: c, kind: command, interval: 1h, settings: {command: ['true']}}\n"
+    )
+    code = (
+        f"import sys\nsys.argv = ['directord', '--config', {str(config)!r}, 'jobs', 'list']\n"
+        "from directord import __main__\n"
+        "try:\n    __main__.run()\nexcept SystemExit:\n    pass"
+    )
+    modules = loaded_after(code)
+    assert "directord.jobs.command" in modules  # the probe sees the kind that is used
+    for unused in ("imports", "sync", "config", "director", "backup"):
+        assert f"directord.jobs.{unused}" not in modules, unused
+
+
+def test_every_kind_loads_when_all_are_asked_for() -> None:
+    modules = loaded_after("from directord.jobs import registry\nregistry.discover().names()")
+    assert {"directord.jobs.imports", "directord.jobs.sync", "directord.jobs.backup"} <= modules
