@@ -1,9 +1,11 @@
-"""One attempt at a job, as the schedule sees it: skipped if switched off in the store, claimed and
-run through the executor (``runs``), then its consequences for the schedule (the job's state, next
-due time, followers, the events, the memory rule). A refused claim goes to ``claims``."""
+"""One attempt at a job, as the schedule sees it: started as a task of its own (``launch``),
+skipped if switched off in the store, claimed and run through the executor (``runs``), then its
+consequences for the schedule (the job's state, next due time, followers, the events, the memory
+rule). A refused claim goes to ``claims``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from directord import events, runs, store
@@ -12,6 +14,24 @@ if TYPE_CHECKING:
     from directord.runs import RunReport
     from directord.specs import JobSpec
     from directord.supervisor import Supervisor
+
+
+def launch(sup: Supervisor, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
+    """Start a run of ``spec`` as a task of its own; the loop wakes when it ends."""
+    # The last attempt this due time was computed from (the claim checks it).
+    seen = sup.jobs.queue.timing(spec.name, sup.clock()).last_attempt or 0.0
+    task = asyncio.create_task(
+        sup.execute(spec, scheduled_for, trigger, seen), name=f"directord-run-{spec.name}"
+    )
+    active = runs.ActiveRun(spec.name, None, sup.clock(), scheduled_for, task)
+    sup.running[spec.name] = active
+
+    def done(_: asyncio.Task[RunReport | None]) -> None:
+        if sup.running.get(spec.name) is active:
+            del sup.running[spec.name]
+        sup._wake.set()
+
+    task.add_done_callback(done)
 
 
 async def execute(

@@ -161,13 +161,16 @@ def changes(
 
 
 async def store_definitions(
-    db: store.Store, specs: dict[str, JobSpec], now: float
+    db: store.Store, specs: dict[str, JobSpec], managed: dict[str, str], now: float
 ) -> dict[str, int]:
-    """Store the config-managed jobs' definitions; returns each job's stored version."""
+    """Store the definitions of the jobs not ``managed`` by the store (job -> where it is
+    managed); returns each job's stored version."""
+    # Store-managed definitions are the store's own: only the others are synced from here.
     await db.sync_config_jobs(
         [
             (s.name, s.job_config.kind, definition(s.job_config, s.kind.secret_settings))
             for s in specs.values()
+            if managed.get(s.name) != "store"
         ],
         now,
     )

@@ -131,15 +131,11 @@ class Supervisor:
         self.jobs.load(await self.store.job_states(), now, schedule=not readonly)
         return interrupted
 
-    async def start(self, readonly: bool = False) -> list[store.Interrupted]:
-        """Deprecated name of ``load_state``."""
-        return await self.load_state(readonly)
+    start = load_state  # its deprecated name
 
     async def _store_definitions(self) -> None:
-        # Store-managed definitions are the store's own: only the others are synced from here.
         managed = self.daemon_settings._managed
-        config_specs = {n: s for n, s in self.specs.items() if managed.get(n) != "store"}
-        versions = await specs_mod.store_definitions(self.store, config_specs, self.clock())
+        versions = await specs_mod.store_definitions(self.store, self.specs, managed, self.clock())
         self.jobs.set_versions(versions)
 
     async def flush(self) -> None:
@@ -267,23 +263,6 @@ class Supervisor:
             candidates.append(self.claims.blocked_until)
         return max(0.0, min(candidates) - now) if candidates else None
 
-    def _launch(self, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
-        """Start a run of ``spec`` as a task of its own; the loop wakes when it ends."""
-        # The last attempt this due time was computed from (the claim checks it).
-        seen = self.jobs.queue.timing(spec.name, self.clock()).last_attempt or 0.0
-        task = asyncio.create_task(
-            self.execute(spec, scheduled_for, trigger, seen), name=f"directord-run-{spec.name}"
-        )
-        active = runs.ActiveRun(spec.name, None, self.clock(), scheduled_for, task)
-        self.running[spec.name] = active
-
-        def done(_: asyncio.Task[RunReport | None]) -> None:
-            if self.running.get(spec.name) is active:
-                del self.running[spec.name]
-            self._wake.set()
-
-        task.add_done_callback(done)
-
     async def _drain(self) -> None:
         """Wait for the running jobs (on shutdown: for shutdown_grace, then cancel them)."""
         grace = self.daemon_settings.runner.shutdown_grace if self._stopping else None
@@ -293,9 +272,11 @@ class Supervisor:
     # -- one run -------------------------------------------------------------------------------
     # Methods written beside the class, each part in its module: the function takes the
     # supervisor as ``self``. ``execute``: one run and its consequences for the schedule;
+    # ``_launch``: that run started as a task of its own, the loop woken when it ends;
     # ``run_pending_once`` (``jobs run``) and ``run_now`` (``job run NAME``): without the loop.
 
     execute = attempt.execute
+    _launch = attempt.launch
     run_pending_once = oneshot.run_pending_once
     run_now = oneshot.run_now
 

@@ -28,7 +28,7 @@ import asyncpg
 from loguru import logger
 
 from directord import __version__
-from directord.store import pgsql
+from directord.store import leases, pgsql
 from directord.store.base import Interrupted, JobState, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ def definition_warnings(nodes: list[dict[str, Any]]) -> list[str]:
 
 
 class Presence:
+    """A node's presence on a shared store: ``start()`` holds the node's name and begins
+    the heartbeat task (leases: ``leases``); ``stop()`` ends it and marks the node stopped."""
+
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
         self.node: str | None = None
@@ -223,35 +226,8 @@ class Presence:
             await self._relock()
         await self._heartbeat()
         if store.mine:
-            ids = sorted(store.mine)
-            renewed = {
-                r["id"]
-                for r in await store.connector.fetch_all(
-                    "renew_leases", {"ids": ids, "lease": store.lease}
-                )
-            }
-            for run_id in set(ids) - renewed - self._lost:
-                self._lost.add(run_id)
-                logger.bind(action="lease_lost", run=run_id).error(
-                    "LEASE LOST: run {} of this node ({}) was recorded as interrupted by another "
-                    "node (this node could not renew its lease in time); its result will not be "
-                    "recorded",
-                    run_id,
-                    self.node,
-                )
-        expired = []
-        for r in await store.connector.fetch_all("interrupt_expired"):
-            logger.bind(action="lease_expired", job=r["job"], run=r["id"]).warning(
-                "run {} of {} on node {}: its lease expired; recorded as interrupted",
-                r["id"],
-                r["job"],
-                r["node"],
-            )
-            expired.append(
-                Interrupted(
-                    r["id"], r["job"], r["started"], r["node"], r["process_group"], r["owner"]
-                )
-            )
+            await leases.renew(store, self.node, self._lost)
+        expired = await leases.expire(store)
         if expired:
             for callback in self.on_interrupted:
                 callback(expired)

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import functools
 import os
 import re
@@ -39,7 +37,7 @@ from directord.store.base import StoreError, StoreUnavailable
 from directord.store.connector import NO_PARAMS, Params, Row
 from directord.store.outage import Outage
 from directord.store.sqlite_errors import error, read_only_message
-from directord.store.sqlite_files import create_private, file_problem, make_parents
+from directord.store.sqlite_files import file_problem, lock_daemon, prepare_file
 from directord.store.sqlite_inline import DEFERRED, INLINE, Inline, busy
 
 CHECKPOINT_EVERY = 200  # writes between background WAL checkpoints
@@ -196,7 +194,7 @@ class SQLiteConnector(connector.Connector):
 
     async def open(self) -> None:
         if self._file:
-            self._prepare_file()
+            prepare_file(self.path)
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
@@ -218,29 +216,6 @@ class SQLiteConnector(connector.Connector):
                 raise StoreError(read_only_message(self.path, str(exc))) from exc
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
-    def _prepare_file(self) -> None:
-        """The directory and an empty 0600 file when directord creates them, and a clear
-        error when either cannot be written."""
-        path = Path(self.path)
-        try:
-            make_parents(path.parent)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the directory {exc.filename or path.parent} of the database "
-                f"{self.path}: {exc.strerror}; create it writable by the user running directord "
-                f"(uid {os.geteuid()}), or set database: to a writable place"
-            ) from exc
-        try:
-            create_private(self.path)
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise StoreError(read_only_message(self.path, exc.strerror or str(exc))) from exc
-            raise StoreError(f"cannot create the database {self.path}: {exc.strerror}") from exc
-        if not os.access(self.path, os.W_OK):
-            raise StoreError(read_only_message(self.path, "the file is read-only"))
-        if not os.access(path.parent, os.W_OK | os.X_OK):
-            raise StoreError(read_only_message(self.path, "its directory is read-only"))
-
     async def read_only(self) -> None:
         await self.db.execute("PRAGMA query_only = ON")
         if self._inline is not None:
@@ -250,28 +225,8 @@ class SQLiteConnector(connector.Connector):
     def lock_daemon(self) -> None:
         """An flock on ``<database>.daemon.lock``, held while the process lives: a second daemon
         on the same file would run every job twice."""
-        if not self._file or self._daemon_lock is not None:
-            return
-        try:
-            fd = os.open(self.path + ".daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StoreError(f"cannot create {self.path}.daemon.lock: {exc.strerror}") from exc
-        handle = os.fdopen(fd, "r+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise StoreError(
-                f"another directord daemon (pid {holder}) already runs on {self.path}; "
-                "one daemon per SQLite database"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._daemon_lock = handle
+        if self._file and self._daemon_lock is None:
+            self._daemon_lock = lock_daemon(self.path)
 
     async def close(self) -> None:
         if self._daemon_lock is not None:
