@@ -38,9 +38,10 @@ from directord.store.connector import NO_PARAMS, Params, Row
 from directord.store.outage import Outage
 from directord.store.sqlite_errors import error, read_only_message
 from directord.store.sqlite_files import file_problem, lock_daemon, prepare_file
-from directord.store.sqlite_inline import DEFERRED, INLINE, Inline, busy
+from directord.store.sqlite_inline import DEFERRED, INLINE, Inline, busy, when_unlocked
 
 CHECKPOINT_EVERY = 200  # writes between background WAL checkpoints
+OPEN_PATIENCE = 30.0  # seconds an open waits for another connection's lock (as busy_timeout)
 
 
 def _checkpoint(path: str) -> None:
@@ -195,6 +196,12 @@ class SQLiteConnector(connector.Connector):
     async def open(self) -> None:
         if self._file:
             prepare_file(self.path)
+        # Switching a new file to WAL needs it to itself, and SQLite may answer "database is
+        # locked" at once instead of calling the busy handler: a reader that opens the file in
+        # that instant (`job history`, a monitoring probe) must not make the daemon's start fail.
+        await when_unlocked(self._open, OPEN_PATIENCE)
+
+    async def _open(self) -> None:
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row

@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
+from directord.store.base import StoreError
 from directord.store.connector import Params, Row
 
 INLINE = frozenset({"claim_run", "finish_run", "disabled_jobs"})
@@ -37,6 +39,24 @@ _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 def busy(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` says another connection holds the lock (the statement did not run)."""
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY  # (extended codes too)
+
+
+async def when_unlocked(attempt: Callable[[], Awaitable[None]], patience: float) -> None:
+    """``attempt()``, again after a pause while it fails because another connection holds the
+    lock (a ``StoreError`` caused by a busy ``sqlite3.Error``), for ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    while True:
+        try:
+            return await attempt()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, sqlite3.Error) or not busy(cause):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 class Inline:

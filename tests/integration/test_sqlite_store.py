@@ -8,6 +8,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -214,3 +215,40 @@ async def test_bulk_writes_bind_columns_in_any_order(tmp_path: Path) -> None:
         ]
     finally:
         await connector.close()
+
+
+async def test_a_reader_opening_a_new_database_does_not_fail_the_daemons_open(
+    tmp_path: Path,
+) -> None:
+    """A probe (`job history`, a monitoring check, the tests' own reader) that opens a new file
+    read-only while the daemon switches it to WAL: SQLite may then answer "database is locked"
+    without calling the busy handler, and the daemon's start failed (seen in CI, about 2 opens
+    in 100). The open waits for the lock instead."""
+    failures: list[str] = []
+    for i in range(150):
+        path = tmp_path / f"d{i}.db"
+        stop = threading.Event()
+
+        def probe(path: Path = path, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                if not path.exists():
+                    continue
+                with contextlib.suppress(sqlite3.Error):
+                    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        conn.execute("SELECT * FROM runs").fetchall()
+                    conn.close()
+
+        probes = [threading.Thread(target=probe) for _ in range(2)]
+        for t in probes:
+            t.start()
+        try:
+            async with opened(path):
+                pass
+        except store.StoreError as exc:
+            failures.append(str(exc))
+        finally:
+            stop.set()
+            for t in probes:
+                t.join()
+    assert failures == []
