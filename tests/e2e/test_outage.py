@@ -101,6 +101,17 @@ def setup(tmp_path: Path, data: Path, jobs: dict[str, str], **extra: Any) -> tup
     return config, port
 
 
+def started(
+    daemon_factory: StartDaemon, config: Path, port: int, tmp_path: Path, jobs: dict[str, str]
+) -> Daemon:
+    """The daemon on ``setup``'s config once every job ran twice and a run of ``slow`` is in
+    flight: the fault that follows meets that run's finish, one the database does not take."""
+    d = daemon_factory(config)
+    wait_for(lambda: all(lines(tmp_path, j) >= 2 for j in jobs), 60, "two runs of every job")
+    wait_for(lambda: running_job(port, "slow"), 30, "a run of slow in flight")
+    return d
+
+
 def lines(tmp_path: Path, job: str) -> int:
     out = tmp_path / "out" / job
     return len(out.read_text().splitlines()) if out.exists() else 0
@@ -172,11 +183,8 @@ def test_an_unwritable_database_for_10s_loses_nothing(
     jobs = {"a": "true", "b": "true", "slow": "sleep 2"}
     config, port = setup(tmp_path, data, jobs)
     db = data / "directord.db"
-    d = daemon_factory(config)
-    wait_for(lambda: all(lines(tmp_path, j) >= 2 for j in jobs), 60, "two runs of every job")
+    d = started(daemon_factory, config, port, tmp_path, jobs)
     assert health(port)[0] == 200
-    # While a run is in flight, so that its finish is one the database does not take.
-    wait_for(lambda: running_job(port, "slow"), 30, "a run of slow in flight")
     frozen = [Path(f"{db}-wal"), db, data]
     immutable(frozen, True)
     began = time.monotonic()
@@ -251,9 +259,7 @@ def test_a_write_lock_held_past_the_busy_timeout(
     jobs = {"a": "true", "slow": "sleep 2"}
     config, port = setup(tmp_path, data, jobs)
     db = data / "directord.db"
-    d = daemon_factory(config)
-    wait_for(lambda: all(lines(tmp_path, j) >= 2 for j in jobs), 60, "two runs of every job")
-    wait_for(lambda: running_job(port, "slow"), 30, "a run of slow in flight")
+    d = started(daemon_factory, config, port, tmp_path, jobs)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -323,9 +329,7 @@ def test_a_full_disk(tmp_path: Path, daemon_factory: StartDaemon) -> None:
         jobs = {"a": "true", "slow": "sleep 2"}
         config, port = setup(tmp_path, data, jobs)
         db = data / "directord.db"
-        d = daemon_factory(config)
-        wait_for(lambda: all(lines(tmp_path, j) >= 2 for j in jobs), 60, "two runs of every job")
-        wait_for(lambda: running_job(port, "slow"), 30, "a run of slow in flight")
+        d = started(daemon_factory, config, port, tmp_path, jobs)
         filler = fill(data)
         wait_for(lambda: failing_with(port, "database or disk is full"), 60, "503: disk full")
         assert d.proc.poll() is None, d.describe_exit()
