@@ -77,6 +77,21 @@ async def pipeline_failures(
     return out
 
 
+def edits_seen(
+    before: dict[str, str | None], seen: dict[str, str | None], snapshot: dict[str, str | None]
+) -> dict[str, str | None]:
+    """``seen`` (the settings as edited during the run so far) with a new ``snapshot`` taken
+    while the child runs. A value back at its ``before`` does not undo an edit already seen:
+    it is what the child's stale store looks like when a poll lands between that store and the
+    child's exit (seen under load), and undoing there lost the edit. The price: an edit that
+    an operator takes back within the same run is put back as first edited. Pure."""
+    out = dict(seen)
+    for key, value in snapshot.items():
+        if value != before.get(key) or key not in seen:
+            out[key] = value
+    return out
+
+
 def reverted_edits(
     before: dict[str, str | None], seen: dict[str, str | None], after: dict[str, str | None]
 ) -> dict[str, str | None]:

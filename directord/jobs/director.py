@@ -230,7 +230,8 @@ class Director(Job):
             while True:
                 await asyncio.sleep(SETTINGS_POLL)
                 with contextlib.suppress(db_mod.DirectorDbError):
-                    self._seen = await reader.job_settings(db, job_id)
+                    snapshot = await reader.job_settings(db, job_id)
+                    self._seen = state.edits_seen(before, self._seen, snapshot)
 
         pumps = asyncio.gather(read_stdout(), command._pump(proc.stderr, err_tail))
         watcher = asyncio.create_task(watch_settings())

@@ -146,6 +146,20 @@ def test_only_edits_the_child_stored_over_are_put_back() -> None:
     assert state.reverted_edits(before, before, before) == {}
 
 
+def test_an_edit_seen_during_the_run_survives_a_poll_after_the_childs_stale_store() -> None:
+    before = {"run_import": "n", "source_id": "1"}
+    edited = {"run_import": "y", "source_id": "1"}
+    seen = state.edits_seen(before, before, edited)
+    assert seen == edited
+    # The child stored its stale copy, and a poll saw it before the child exited.
+    seen = state.edits_seen(before, seen, before)
+    assert state.reverted_edits(before, seen, before) == {"run_import": "y"}
+    # A key that appears during the run is taken as it is; later edits of an edit win.
+    seen = state.edits_seen(before, seen, {**edited, "run_import": "z", "new": "1"})
+    assert seen == {"run_import": "z", "source_id": "1", "new": "1"}
+    assert state.edits_seen(before, before, before) == before
+
+
 def test_jobs_joining_the_schedule_count_from_directors_last_attempt() -> None:
     kinds = kinds_registry.discover()
     base = config_mod.parse({"director": {"dsn": CFG.dsn}}, kinds=kinds)
