@@ -200,11 +200,15 @@ def test_operator_and_viewer_in_a_real_browser(site: str) -> None:
             b.page.click("tr[data-job='made-in-browser'] button:has-text('Run now')")
             b.page.wait_for_url(re.compile(r".*/jobs/made-in-browser$"))
             wait_for(runs_at_least(2), 30, "a second run after run now on the jobs page")
-            b.page.click("text=Run now")
+            # The form posts and is redirected back to this page: wait for that navigation, or
+            # the first reload below aborts it (ERR_ABORTED on the document, seen in CI).
+            with b.page.expect_navigation():
+                b.page.click("text=Run now")
             wait_for(runs_at_least(3), 30, "a third run after run now on the job's page")
 
             # Disable it.
-            b.page.click("button:has-text('Disable')")
+            with b.page.expect_navigation():
+                b.page.click("button:has-text('Disable')")
             b.page.wait_for_selector(".badge.state-disabled")
 
             # A failing job turns red and its error shows on its page.
