@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,39 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+class FakeClock:
+    """A wall clock that stands still until a test moves ``now``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.asynccontextmanager
+async def supervisor_on(
+    raw: dict[str, Any], tmp_path: Path, clock: Callable[[], float]
+) -> AsyncIterator[Supervisor]:
+    """A started Supervisor for the config ``raw`` on its store under ``tmp_path``."""
+    from directord import config as config_mod  # noqa: PLC0415
+    from directord import store  # noqa: PLC0415
+    from directord.jobs import registry  # noqa: PLC0415
+    from directord.supervisor import Supervisor  # noqa: PLC0415
+
+    kinds = registry.discover()
+    settings = config_mod.parse(raw, base_dir=tmp_path, kinds=kinds)
+    db = store.open_store(settings.database_url())
+    await db.open()
+    sup = Supervisor(settings, db, kinds, clock=clock)
+    try:
+        await sup.start()
+        yield sup
+    finally:
+        await sup.close()
+        await db.close()
 
 
 async def run(sup: Supervisor, job: str) -> RunReport:

@@ -87,6 +87,7 @@ class HostCheck:
         host, _ = split_listen(listen)
         self.listen_ip = _ip(host)
         self.names = {n.lower().rstrip(".") for n in names}
+        self._seen: dict[str, bool] = {}
         if self.listen_ip is None:
             self.names.add(host.lower())
         elif self.listen_ip.is_loopback:
@@ -95,6 +96,16 @@ class HostCheck:
     def allows(self, header: str | None) -> bool:
         if header is None:
             return True  # HTTP/1.0 without Host: nothing a browser would send
+        # Clients send the same few Host values again and again, and parsing an address costs
+        # more than the rest of /health; bounded, so random Host values cannot grow it.
+        known = self._seen.get(header)
+        if known is None:
+            known = self._allows(header)
+            if len(self._seen) < 256:
+                self._seen[header] = known
+        return known
+
+    def _allows(self, header: str) -> bool:
         value = header.strip().lower()
         if value.startswith("["):
             host = value[1 : value.find("]")] if "]" in value else value

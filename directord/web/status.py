@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -19,13 +21,21 @@ from directord.web import keys
 if TYPE_CHECKING:
     from directord.specs import JobSpec
     from directord.supervisor import Supervisor
+    from directord.views import JobView
 
 PING_TIMEOUT = 1.0
 REDACTED = "***"
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+    return None if ts is None else _iso(ts)
+
+
+@functools.lru_cache(maxsize=8192)
+def _iso(ts: float) -> str:
+    # Most instants are the same from one render of /status to the next (last attempts, due
+    # times), and formatting one costs more than the rest of its job's part.
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def redact(settings: Any, secret: frozenset[str]) -> Any:
@@ -106,24 +116,26 @@ class Health:
 
 def status_document(sup: Supervisor) -> dict[str, Any]:
     now = sup.clock()
-    jobs = []
-    for view in sup.job_views(now):
-        spec = sup.specs[view.name]
-        doc = view.as_json()
-        running = doc["running"]
-        jobs.append(
-            {
-                **doc,
-                "last_attempt": iso(view.last_attempt),
-                "last_success": iso(view.last_success),
-                "next_due": iso(view.next_due),
-                "overdue_after": iso(view.overdue_after),
-                "running": None
-                if running is None
-                else {**running, "started": iso(running["started"])},
-                "settings": job_settings(spec),
-            }
-        )
+    jobs = [_job(view, sup.specs[view.name]) for view in sup.job_views(now)]
+    return {**_head(sup, now), "jobs": jobs, **_tail(sup)}
+
+
+def _job(view: JobView, spec: JobSpec) -> dict[str, Any]:
+    doc = view.as_json()
+    running = doc["running"]
+    return {
+        **doc,
+        "last_attempt": iso(view.last_attempt),
+        "last_success": iso(view.last_success),
+        "next_due": iso(view.next_due),
+        "overdue_after": iso(view.overdue_after),
+        "running": None if running is None else {**running, "started": iso(running["started"])},
+        "settings": job_settings(spec),
+    }
+
+
+def _head(sup: Supervisor, now: float) -> dict[str, Any]:
+    """The document's keys before ``jobs``."""
     running_runs = [
         {
             "job": r.job,
@@ -142,10 +154,12 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
         "rss": process.rss(),
         "concurrency": sup.daemon_settings.runner.concurrency,
         "running": running_runs,
-        "jobs": jobs,
-        "store": _store(sup),
-        **_cluster(sup),
     }
+
+
+def _tail(sup: Supervisor) -> dict[str, Any]:
+    """The document's keys after ``jobs``."""
+    return {"store": _store(sup), **_cluster(sup)}
 
 
 def _down(db: store.Store) -> str | None:
@@ -182,9 +196,10 @@ def _cluster(sup: Supervisor) -> dict[str, Any]:
 
 
 class StatusCache:
-    """The rendered /status for up to MAX_AGE seconds, dropped at every run start, finish and
-    reload: with a thousand jobs a render costs milliseconds of the loop that dispatches jobs,
-    and pollers ask far more often than anything changes."""
+    """The rendered /status, kept job by job. A run's start or finish re-renders that job's part
+    only; every part is rendered anew once MAX_AGE has passed (what the clock alone changes: in
+    period, overdue, elapsed), and at a reload. With a thousand jobs a whole render costs
+    milliseconds of the loop that dispatches jobs, and busy pollers ask after every run."""
 
     MAX_AGE = 1.0
 
@@ -192,16 +207,41 @@ class StatusCache:
         self.supervisor = supervisor
         self.body: bytes | None = None
         self.rendered = 0.0
+        self.whole = -math.inf  # when every job's part was last rendered
+        self.parts: dict[str, str] = {}  # by job, in the order of the document
+        self.dirty: set[str] | None = None  # the jobs to render again; None: all of them
         supervisor.events.subscribe(self._changed)
 
     def _changed(self, event: events.Event) -> None:
         self.body = None
+        if not isinstance(event, events.RunEvent):
+            self.dirty = None
+        elif self.dirty is not None:
+            self.dirty.add(event.job)
 
     def get(self) -> bytes:
         now = time.monotonic()
-        if self.body is None or now - self.rendered >= self.MAX_AGE:
-            self.body = json.dumps(status_document(self.supervisor)).encode()
-            self.rendered = now
+        if self.body is not None and now - self.rendered < self.MAX_AGE:
+            return self.body
+        sup = self.supervisor
+        wall = sup.clock()
+        specs = sup.specs
+        if (
+            self.dirty is None
+            or now - self.whole >= self.MAX_AGE
+            or len(specs) != len(self.parts)
+            or any(name not in self.parts for name in specs)
+        ):
+            self.parts = {v.name: json.dumps(_job(v, specs[v.name])) for v in sup.job_views(wall)}
+            self.whole = now
+        else:
+            for view in sup.job_views(wall, self.dirty):
+                self.parts[view.name] = json.dumps(_job(view, specs[view.name]))
+        self.dirty = set()
+        head, tail = json.dumps(_head(sup, wall)), json.dumps(_tail(sup))
+        jobs = ", ".join(self.parts.values())
+        self.body = f'{head[:-1]}, "jobs": [{jobs}], {tail[1:]}'.encode()
+        self.rendered = now
         return self.body
 
 

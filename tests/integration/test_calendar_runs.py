@@ -5,18 +5,16 @@ judge overdue by the schedule."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from directord import config as config_mod
-from directord import store, tables
-from directord.jobs import registry
+from directord import tables
 from directord.supervisor import Supervisor
 from directord.web import status
+from tests.helpers import FakeClock, supervisor_on
 
 pytestmark = pytest.mark.anyio
 
@@ -26,14 +24,6 @@ NIGHT = datetime(2027, 1, 11, 2, 0, tzinfo=UTC).timestamp()
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 RAW: dict[str, Any] = {
@@ -46,23 +36,14 @@ RAW: dict[str, Any] = {
 }
 
 
-@contextlib.asynccontextmanager
-async def supervisor(tmp_path: Path, clock: Clock) -> AsyncIterator[Supervisor]:
-    kinds = registry.discover()
-    settings = config_mod.parse(RAW, base_dir=tmp_path, kinds=kinds)
-    db = store.open_store(settings.database_url())
-    await db.open()
-    sup = Supervisor(settings, db, kinds, clock=clock)
-    try:
-        await sup.start()
-        yield sup
-    finally:
-        await sup.close()
-        await db.close()
+def supervisor(
+    tmp_path: Path, clock: FakeClock
+) -> contextlib.AbstractAsyncContextManager[Supervisor]:
+    return supervisor_on(RAW, tmp_path, clock)
 
 
 async def test_catch_up_after_three_days_is_one_run_with_trigger_catch_up(tmp_path: Path) -> None:
-    clock = Clock(NIGHT - 3 * 86400 + 0.5)
+    clock = FakeClock(NIGHT - 3 * 86400 + 0.5)
     async with supervisor(tmp_path, clock) as sup:
         # It never ran: it waits for 02:00 (the interval job starts at once).
         assert [r.job for r in await sup.run_pending_once()] == ["hourly"]
@@ -84,7 +65,7 @@ async def test_catch_up_after_three_days_is_one_run_with_trigger_catch_up(tmp_pa
 
 
 async def test_no_catch_up_when_the_daemon_comes_back_too_late(tmp_path: Path) -> None:
-    clock = Clock(NIGHT - 3 * 86400 + 0.5)
+    clock = FakeClock(NIGHT - 3 * 86400 + 0.5)
     async with supervisor(tmp_path, clock) as sup:
         await sup.run_now("nightly")
     clock.now = NIGHT + 2 * 3600  # later than the 1 h default
@@ -94,7 +75,7 @@ async def test_no_catch_up_when_the_daemon_comes_back_too_late(tmp_path: Path) -
 
 
 async def test_views_show_the_schedule_and_overdue_follows_it(tmp_path: Path) -> None:
-    clock = Clock(NIGHT - 600)
+    clock = FakeClock(NIGHT - 600)
     async with supervisor(tmp_path, clock) as sup:
         views = {v.name: v for v in sup.job_views(clock.now)}
         assert views["nightly"].next_due == NIGHT
