@@ -177,12 +177,26 @@ class DueQueue:
             if _follows_pending(plan, plans, timings, busy, now):
                 deferred.append((due.at, name, gen))  # after the job it follows
                 continue
-            out.append(Start(name, due.at, due))
+            out.append(Start(name, _scheduled_for(plan, timings[name], due, now), due))
             busy.add(name)
             capacity -= 1
         for entry in deferred:
             heapq.heappush(self._heap, entry)
         return out
+
+
+def _scheduled_for(
+    plan: scheduler.Plan, timing: scheduler.Timing, due: scheduler.Due, now: float
+) -> float:
+    """The instant a run is scheduled for, which its job's interval grid counts from: its due
+    time, except for the first run of an interval job, which is scheduled for when it starts.
+    New jobs are all due at the instant they became known; a serial runner starts them one
+    after another, and a grid counted from that one instant would make them queue behind each
+    other again at every common multiple of their intervals, forever (issue 12: twenty
+    Director jobs). Counted from their first starts, their grids keep that spacing."""
+    if timing.last_attempt is None and plan.schedule is None and not due.chained:
+        return max(due.at, now)
+    return due.at
 
 
 def _follows_pending(

@@ -11,7 +11,9 @@ Rules (Director's, then better):
   stays on its grid (no catch-up burst). The grid counts from the run's start instead when the
   scheduled time is not known (after a restart: the store keeps the start) or belongs to
   another run (news of a run on another node); a job that never ran is due at once (at the
-  moment the supervisor first knew it); a disabled job never;
+  moment the supervisor first knew it), and its first run is scheduled for the moment it starts,
+  so its grid counts from there (``due_queue``: new jobs queued behind each other keep their
+  spacing instead of colliding on one grid); a disabled job never;
 - a job with a calendar schedule (``at``/``cron``) is due at its next start after its last
   attempt, or once at the latest one it missed while the daemon was down (within ``catch_up``);
   one that never ran waits for its first start (calendar.next_start);

@@ -41,8 +41,12 @@ def test_a_1s_job_makes_3600_runs_an_hour_though_each_starts_late() -> None:
     q.set_plans({"a": Plan("a", 1.0)}, c())
     runs = run_for(q, c, 3600, lateness=0.003, duration=0.002)
     assert 3599 <= len(runs) <= 3601
-    # Every run is scheduled on the grid of the first one, a whole number of seconds after it.
-    assert [round(s - T0, 6) for s, _ in runs[:3]] == [0.0, 1.0, 2.0]
+    # Every run is scheduled on the grid of the first one (scheduled for when it started), a
+    # whole number of seconds after it.
+    first = runs[0][0]
+    assert first == runs[0][1]
+    assert [round(s - first, 6) for s, _ in runs[:3]] == [0.0, 1.0, 2.0]
+    assert [round(s - first, 6) for s, _ in runs[-2:]] == [len(runs) - 2.0, len(runs) - 1.0]
     assert max(started - scheduled for scheduled, started in runs) < 0.004
 
 

@@ -3,7 +3,9 @@ triggers, ``after`` gating, chain requests, and a reload that removes a job."""
 
 from __future__ import annotations
 
-from directord import clock, due_queue
+from zoneinfo import ZoneInfo
+
+from directord import calendar, clock, due_queue
 from directord.scheduler import Plan
 
 T0 = 1_800_000_000.0
@@ -29,6 +31,39 @@ def test_new_jobs_are_due_at_once_oldest_first_under_the_limit() -> None:
     assert q.next_due() == (T0, "c")
     assert names(q.choose(running={"a", "b"}, capacity=0, now=T0)) == []
     assert names(q.choose(running={"a", "b"}, capacity=1, now=T0 + 1)) == ["c"]
+
+
+def test_new_jobs_queued_behind_each_other_keep_their_spacing() -> None:
+    # Three new jobs, one at a time, each run 0.3 s: their first runs are scheduled for when
+    # they start, so their grids keep that spacing and no run queues behind another again.
+    q = queue(Plan("a", 10), Plan("b", 10), Plan("c", 20))
+    late = []
+    now = T0
+    while now < T0 + 40:
+        starts = q.choose((), 1, now)
+        if not starts:
+            nxt = q.next_due()
+            assert nxt is not None
+            now = max(now, nxt[0])
+            continue
+        [start] = starts
+        late.append(round(now - start.scheduled_for, 3))
+        q.started(start.name, now, start.scheduled_for)
+        q.finished(start.name, now, now + 0.3, failures=0, changed=None)
+        now += 0.3  # serial: the next run starts when this one ended at the earliest
+    assert len(late) == 4 + 4 + 2
+    assert max(late) < 0.001, late
+
+
+def test_a_first_run_of_a_calendar_job_keeps_its_start_instant() -> None:
+    daily = calendar.daily(calendar.parse_at(["02:00"]), ZoneInfo("UTC"), None)
+    q = queue(Plan("nightly", 0.0, schedule=daily), Plan("new", 60), now=T0)
+    opens = daily.next_after(T0)
+    assert opens is not None
+    [new] = q.choose((), 1, T0 + 5)
+    assert (new.name, new.scheduled_for) == ("new", T0 + 5)  # a first run: when it starts
+    [nightly] = q.choose((), 1, opens + 2)  # the runner got to it 2 s late
+    assert (nightly.name, nightly.scheduled_for) == ("nightly", opens)
 
 
 def test_rescheduling_leaves_stale_entries_that_are_skipped() -> None:
