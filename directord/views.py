@@ -120,7 +120,9 @@ def job_view(
         schedule=schedule_text(spec.plan),
         timeperiod=spec.job_config.timeperiod,
         in_period=in_period,
-        last_attempt=state.last_attempt if state else None,
+        # No stored state yet: the attempt the schedule counts from (a Director job seeded from
+        # Director's ts_last_attempt, a first run going on).
+        last_attempt=state.last_attempt if state else timing.last_attempt,
         last_result=state.last_result if state else None,
         last_node=state.last_node if state else None,
         last_error=state.last_error if state else None,

@@ -343,6 +343,8 @@ def test_taking_over_counts_from_the_last_attempt_director_recorded(
     wait_for(lambda: _finished(daemon.db, "hk-new"), 120, "the first run of hk-new")
     jobs = _status_jobs(config)
     assert _epoch(jobs["director:hk-ran"]["next_due"]) == pytest.approx(recorded + 3600, abs=0.01)
+    # What directord counts from is what it shows: Director's run, before directord has run it.
+    assert _epoch(jobs["director:hk-ran"]["last_attempt"]) == pytest.approx(recorded, abs=0.01)
     assert runs(daemon.db, "director:hk-ran") == []
     assert _last_attempt(site, ran) == recorded
 
