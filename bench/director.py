@@ -180,15 +180,14 @@ def _from_store(db: Path, every: dict[str, int]) -> dict[str, Any]:
             "SELECT job, scheduled_for, started, finished FROM runs"
             " WHERE trigger = 'schedule' AND state != 'running' ORDER BY job, started"
         ).fetchall()
-    first = min((r[2] for r in rows), default=0.0)
-    lateness = [max(0.0, r[2] - r[1]) for r in rows if r[1] > first]
+    lateness: list[float] = []
     deviation: list[float] = []
     for job, group in itertools.groupby(rows, key=lambda r: r[0]):
-        # The burst's lateness also shortens the interval after it (the next run is on the
-        # grid of the burst's due time): that pair is left out with the burst.
-        deviation += [
-            b[2] - a[2] - every[job] for a, b in itertools.pairwise(group) if a[1] > first
-        ]
+        # Each job's first run is left out: it ran in the start-up burst, and is scheduled
+        # for its start (its grid counts from there).
+        later = list(group)[1:]
+        lateness += [max(0.0, r[2] - r[1]) for r in later]
+        deviation += [b[2] - a[2] - every[job] for a, b in itertools.pairwise(later)]
     return {
         "runs": len(rows),
         "lateness_s": _stats(lateness),

@@ -16,12 +16,18 @@ if TYPE_CHECKING:
     from directord.supervisor import Supervisor
 
 
-def launch(sup: Supervisor, spec: JobSpec, scheduled_for: float, trigger: store.Trigger) -> None:
+def launch(
+    sup: Supervisor,
+    spec: JobSpec,
+    scheduled_for: float,
+    trigger: store.Trigger,
+    due_at: float | None = None,
+) -> None:
     """Start a run of ``spec`` as a task of its own; the loop wakes when it ends."""
     # The last attempt this due time was computed from (the claim checks it).
     seen = sup.jobs.queue.timing(spec.name, sup.clock()).last_attempt or 0.0
     task = asyncio.create_task(
-        sup.execute(spec, scheduled_for, trigger, seen), name=f"directord-run-{spec.name}"
+        sup.execute(spec, scheduled_for, trigger, seen, due_at), name=f"directord-run-{spec.name}"
     )
     active = runs.ActiveRun(spec.name, None, sup.clock(), scheduled_for, task)
     sup.running[spec.name] = active
@@ -40,10 +46,12 @@ async def execute(
     scheduled_for: float,
     trigger: store.Trigger,
     seen: float | None = None,
+    due_at: float | None = None,
 ) -> RunReport | None:
     """One run of ``spec``, recorded, with its consequences for the schedule (the job's
     state, next due time, followers). None: it could not be claimed. ``seen``: the job's last
-    attempt as known when ``scheduled_for`` was chosen (None: as known now)."""
+    attempt as known when ``scheduled_for`` was chosen (None: as known now). ``due_at``: when
+    it became due, if not at ``scheduled_for`` (a first run), for its lateness."""
     name = spec.name
     # The view the due time came from, taken before anything waits: news of another node's
     # run that arrives meanwhile must make the claim stale, not look like this node's view.
@@ -60,13 +68,13 @@ async def execute(
     def started(run_id: int, at: float) -> None:
         if name in sup.running:
             sup.running[name].run_id = run_id
-        lateness = max(0.0, at - scheduled_for)
+        lateness = max(0.0, at - (scheduled_for if due_at is None else due_at))
         sup.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
         sup.jobs.queue.started(name, at, scheduled_for)
 
     try:
         report = await sup.executor.execute(
-            spec, scheduled_for, trigger, attempt, sup.daemon_settings, started, seen
+            spec, scheduled_for, trigger, attempt, sup.daemon_settings, started, seen, due_at
         )
     except store.StoreError as exc:
         if not sup.serving:

@@ -25,6 +25,12 @@ class Start:
     scheduled_for: float
     due: scheduler.Due | None = None
 
+    @property
+    def due_at(self) -> float:
+        """When the run became due, which its start lateness counts from: the due time, also
+        for a first run scheduled for its start (``scheduled_for``)."""
+        return self.scheduled_for if self.due is None else self.due.at
+
 
 class DueQueue:
     """The jobs' plans, what the scheduler knows of their past (``timings``) and their next
@@ -177,7 +183,7 @@ class DueQueue:
             if _follows_pending(plan, plans, timings, busy, now):
                 deferred.append((due.at, name, gen))  # after the job it follows
                 continue
-            out.append(Start(name, _scheduled_for(plan, timings[name], due, now), due))
+            out.append(Start(name, scheduled_for(plan, timings[name], due, now), due))
             busy.add(name)
             capacity -= 1
         for entry in deferred:
@@ -185,11 +191,12 @@ class DueQueue:
         return out
 
 
-def _scheduled_for(
+def scheduled_for(
     plan: scheduler.Plan, timing: scheduler.Timing, due: scheduler.Due, now: float
 ) -> float:
-    """The instant a run is scheduled for, which its job's interval grid counts from: its due
-    time, except for the first run of an interval job, which is scheduled for when it starts.
+    """The instant a run started at ``now`` is scheduled for, which its job's interval grid
+    counts from: its due time, except for the first run of an interval job, which is scheduled
+    for when it starts (its lateness still counts from its due time: ``Start.due_at``).
     New jobs are all due at the instant they became known; a serial runner starts them one
     after another, and a grid counted from that one instant would make them queue behind each
     other again at every common multiple of their intervals, forever (issue 12: twenty

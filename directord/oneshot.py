@@ -23,8 +23,12 @@ async def run_pending_once(sup: Supervisor) -> list[RunReport]:
 
     async def one(d: scheduler.Due) -> RunReport | None:
         async with limit:
-            start = due_queue.Start(d.name, d.at, d)
-            return await sup.execute(sup.specs[d.name], d.at, runs.trigger_of(start))
+            spec = sup.specs[d.name]
+            timing = sup.jobs.queue.timing(d.name, now)
+            at = due_queue.scheduled_for(spec.plan, timing, d, sup.clock())
+            start = due_queue.Start(d.name, at, d)
+            trigger = runs.trigger_of(start)
+            return await sup.execute(spec, at, trigger, None, start.due_at)
 
     done: set[str] = set()
     results: list[RunReport | None] = []

@@ -217,9 +217,11 @@ class Executor:
         daemon_settings: config_mod.Settings,
         on_started: Callable[[int, float], object],
         seen: float | None = None,
+        due_at: float | None = None,
     ) -> RunReport | None:
         """Claim a run and call its job; None: not claimed. ``on_started(run_id, started)``
-        is called once the claim is written, before the job runs."""
+        is called once the claim is written, before the job runs. ``due_at``: when the run
+        became due, if not at ``scheduled_for`` (a first run), for its lateness."""
         claim, run_id = await self.claim(spec, scheduled_for, trigger, attempt, seen)
         if run_id is None:
             logger.bind(action="run_skipped", job=spec.name).info(
@@ -229,7 +231,7 @@ class Executor:
         log = log_for(spec.name, run_id)
         lines = log_mod.info_kept()
         if lines:
-            lateness = max(0.0, claim.started - scheduled_for)
+            lateness = max(0.0, claim.started - (scheduled_for if due_at is None else due_at))
             log.bind(action="run_started").info(
                 "{} run of {} started ({:.3f}s after due)", trigger, spec.job_config.kind, lateness
             )

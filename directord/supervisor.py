@@ -248,7 +248,8 @@ class Supervisor:
     def _dispatch(self, now: float) -> None:
         self.evaluations += 1
         for start in self.jobs.queue.choose(self.running, self._capacity(), now):
-            self._launch(self.specs[start.name], start.scheduled_for, runs.trigger_of(start))
+            spec = self.specs[start.name]
+            self._launch(spec, start.scheduled_for, runs.trigger_of(start), start.due_at)
 
     def _delay(self, now: float) -> float | None:
         """Seconds until the loop wakes by itself; None: until a run ends, a trigger, a reload."""

@@ -62,8 +62,9 @@ def test_a_first_run_of_a_calendar_job_keeps_its_start_instant() -> None:
     assert opens is not None
     [new] = q.choose((), 1, T0 + 5)
     assert (new.name, new.scheduled_for) == ("new", T0 + 5)  # a first run: when it starts
+    assert new.due_at == T0  # its lateness counts from when it became due
     [nightly] = q.choose((), 1, opens + 2)  # the runner got to it 2 s late
-    assert (nightly.name, nightly.scheduled_for) == ("nightly", opens)
+    assert (nightly.name, nightly.scheduled_for, nightly.due_at) == ("nightly", opens, opens)
 
 
 def test_rescheduling_leaves_stale_entries_that_are_skipped() -> None:
