@@ -145,6 +145,7 @@ def run_directord(
         return cpu, t0
 
     cpu, t0 = asyncio.run(main())
+    rss = round(psutil.Process().memory_info().rss / (1 << 20), 1)  # before the rows are read
     conn = sqlite3.connect(tmp / "bench.db")
     # A job's first run is scheduled for when it started (its grid counts from there): its
     # lateness counts from its first run time in the plan, as APScheduler's does.
@@ -160,6 +161,7 @@ def run_directord(
     mode = "serial" if concurrency == 1 else f"concurrency {concurrency}"
     result = finish(f"directord (SQLite, {mode}, {kind})", late, cpu, seconds + 2)
     result["persisted_rows"] = persisted
+    result["rss_mib"] = rss
     return result
 
 
