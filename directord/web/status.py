@@ -121,17 +121,7 @@ def status_document(sup: Supervisor) -> dict[str, Any]:
 
 
 def _job(view: JobView, spec: JobSpec) -> dict[str, Any]:
-    doc = view.as_json()
-    running = doc["running"]
-    return {
-        **doc,
-        "last_attempt": iso(view.last_attempt),
-        "last_success": iso(view.last_success),
-        "next_due": iso(view.next_due),
-        "overdue_after": iso(view.overdue_after),
-        "running": None if running is None else {**running, "started": iso(running["started"])},
-        "settings": job_settings(spec),
-    }
+    return {**view.as_json_with(iso), "settings": job_settings(spec)}
 
 
 def _head(sup: Supervisor, now: float) -> dict[str, Any]:
