@@ -35,7 +35,7 @@ def launch(
     def done(_: asyncio.Task[RunReport | None]) -> None:
         if sup.running.get(spec.name) is active:
             del sup.running[spec.name]
-        sup._wake.set()
+        sup.wake()
 
     task.add_done_callback(done)
 
@@ -65,10 +65,9 @@ async def execute(
         return None
     attempt = sup.jobs.attempt(name, trigger is store.Trigger.retry, sup.clock())
 
-    def started(run_id: int, at: float) -> None:
+    def started(run_id: int, at: float, lateness: float) -> None:
         if name in sup.running:
             sup.running[name].run_id = run_id
-        lateness = max(0.0, at - (scheduled_for if due_at is None else due_at))
         sup.events.emit(events.RunStarted(name, run_id, spec.job_config.kind, lateness))
         sup.jobs.queue.started(name, at, scheduled_for)
 

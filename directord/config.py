@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -220,6 +221,16 @@ class Settings(_Model):
     @property
     def source(self) -> str | None:
         return self._source
+
+    @property
+    def managed(self) -> Mapping[str, str]:
+        """Where each job's definition lives when it is not config.yaml: store or director
+        (catalog.Managed; the catalog sets it when it merges the sources)."""
+        return self._managed
+
+    def managed_by(self, name: str) -> str:
+        """config, store or director: where job ``name``'s definition lives."""
+        return self._managed.get(name, "config")
 
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
         """Relative paths in the config are relative to the config file."""

@@ -215,13 +215,14 @@ class Executor:
         trigger: store.Trigger,
         attempt: int,
         daemon_settings: config_mod.Settings,
-        on_started: Callable[[int, float], object],
+        on_started: Callable[[int, float, float], object],
         seen: float | None = None,
         due_at: float | None = None,
     ) -> RunReport | None:
-        """Claim a run and call its job; None: not claimed. ``on_started(run_id, started)``
-        is called once the claim is written, before the job runs. ``due_at``: when the run
-        became due, if not at ``scheduled_for`` (a first run), for its lateness."""
+        """Claim a run and call its job; None: not claimed. ``on_started(run_id, started,
+        lateness)`` is called once the claim is written, before the job runs. ``due_at``: when
+        the run became due, if not at ``scheduled_for`` (a first run): its lateness counts
+        from there."""
         claim, run_id = await self.claim(spec, scheduled_for, trigger, attempt, seen)
         if run_id is None:
             logger.bind(action="run_skipped", job=spec.name).info(
@@ -229,13 +230,13 @@ class Executor:
             )
             return None
         log = log_for(spec.name, run_id)
+        lateness = max(0.0, claim.started - (scheduled_for if due_at is None else due_at))
         lines = log_mod.info_kept()
         if lines:
-            lateness = max(0.0, claim.started - (scheduled_for if due_at is None else due_at))
             log.bind(action="run_started").info(
                 "{} run of {} started ({:.3f}s after due)", trigger, spec.job_config.kind, lateness
             )
-        on_started(run_id, claim.started)
+        on_started(run_id, claim.started, lateness)
         report = await self.run(spec, claim, run_id, daemon_settings, log)
         if lines or not report.ok:
             level = "INFO" if report.ok else "WARNING"

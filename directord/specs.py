@@ -3,6 +3,7 @@ from a config, compared across a reload."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,7 +162,7 @@ def changes(
 
 
 async def store_definitions(
-    db: store.Store, specs: dict[str, JobSpec], managed: dict[str, str], now: float
+    db: store.Store, specs: dict[str, JobSpec], managed: Mapping[str, str], now: float
 ) -> dict[str, int]:
     """Store the definitions of the jobs not ``managed`` by the store (job -> where it is
     managed); returns each job's stored version."""

@@ -134,7 +134,7 @@ class Supervisor:
     start = load_state  # its deprecated name
 
     async def _store_definitions(self) -> None:
-        managed = self.daemon_settings._managed
+        managed = self.daemon_settings.managed
         versions = await specs_mod.store_definitions(self.store, self.specs, managed, self.clock())
         self.jobs.set_versions(versions)
 
@@ -159,6 +159,10 @@ class Supervisor:
     def next_due(self) -> tuple[float, str] | None:
         """The next scheduled run: (when, job), or None."""
         return self.jobs.queue.next_due()
+
+    def wake(self) -> None:
+        """Have the loop look at the queue again now (a run ended, a trigger, a reload)."""
+        self._wake.set()
 
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Stop taking new work; running jobs get shutdown_grace, then are cancelled."""

@@ -33,7 +33,7 @@ SLICE = 20
 
 def managed_of(supervisor: Supervisor, name: str) -> str:
     """config, store or director: where the job's definition lives."""
-    return supervisor.daemon_settings._managed.get(name, "config")
+    return supervisor.daemon_settings.managed_by(name)
 
 
 class JobsCache:

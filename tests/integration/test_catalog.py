@@ -61,7 +61,7 @@ async def test_a_store_job_is_validated_like_config_and_survives_a_restart(tmp_p
         entry = await cat.create(GOOD)
         assert (entry.managed, entry.version, entry.job.interval) == ("store", 1, 300.0)
         assert [j.name for j in applied[-1].jobs] == ["from-file", "web-made"]
-        assert applied[-1]._managed == {"from-file": "config", "web-made": "store"}
+        assert applied[-1].managed == {"from-file": "config", "web-made": "store"}
     finally:
         await db.close()
     again, db = await opened(tmp_path)

@@ -335,7 +335,7 @@ async def test_director_jobs_are_read_only(
         }
     )
     merged._validated_jobs = None
-    merged._managed = {**sup.daemon_settings._managed, "director:hk": "director"}
+    merged._managed = {**sup.daemon_settings.managed, "director:hk": "director"}
     await sup.apply_reload(merged)
     job = await (await client.get("/api/jobs/director:hk", headers=BEARER)).json()
     assert job["managed"] == "director"

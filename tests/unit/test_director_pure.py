@@ -116,7 +116,7 @@ def test_merged_config_validates_director_jobs() -> None:
     merged = r.merge(base)
     specs, _ = supervisor.build_specs(merged, kinds_registry.discover())
     assert specs["director:hk"].settings.id == 7
-    assert merged._managed == {"director:hk": "director"}  # read-only in the web and the API
+    assert merged.managed == {"director:hk": "director"}  # read-only in the web and the API
 
 
 def test_check_report_warns_about_a_running_director_daemon() -> None:
