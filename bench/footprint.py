@@ -7,6 +7,11 @@
    database), median of 10 runs each.
 3. ``import directord.cli``: wall time (median of 10 fresh interpreters) and the module count.
 4. ``directord config check`` on a config of 10,000 jobs (median of 3).
+5. The floor under the daemon's RSS: fresh interpreters that only import, layer by layer, what
+   the daemon is built on (Python, asyncio, the design card's libraries, the libraries the daemon
+   uses for config validation, YAML, its CLI, metrics and process facts), then
+   ``directord.daemon`` itself. No daemon of that stack can be smaller than the libraries it
+   imports; the 20-job daemon's RSS minus the last layer is what directord holds at run time.
 
 Targets (issue 14): RSS <= 40 MiB, --help <= 150 ms, jobs list <= 300 ms, config check of
 10,000 jobs <= 2 s.
@@ -126,6 +131,14 @@ def daemon_rss(config: Path, long: bool) -> dict[str, Any]:
         proc.wait(60)
 
 
+def fresh_python(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT, env=ENV
+    )
+    return done.stdout
+
+
 def import_cli(runs: int) -> dict[str, Any]:
     code = (
         "import sys, time; t = time.perf_counter(); import directord.cli; "
@@ -133,18 +146,35 @@ def import_cli(runs: int) -> dict[str, Any]:
     )
     times, modules = [], 0
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=ENV,
-        )
-        seconds, count = out.stdout.split()
+        seconds, count = fresh_python(code).split()
         times.append(float(seconds))
         modules = int(count)
     return {"import_ms": round(statistics.median(times) * 1000, 1), "modules": modules}
+
+
+# Each layer imports what the one before did and more (RSS is cumulative). aiomonitor is left
+# out: the daemon imports it only when ``monitor:`` is on.
+FLOOR_LAYERS = (
+    ("python", ""),
+    ("asyncio", "import asyncio"),
+    ("design_card", "import asyncio, anyio, aiosqlite, aiohttp.web, loguru"),
+    (
+        "design_card_and_libraries",
+        "import asyncio, anyio, aiosqlite, aiohttp.web, loguru, pydantic, yaml, click, "
+        "prometheus_client, psutil",
+    ),
+    ("directord_daemon", "import directord.daemon"),
+)
+
+
+def floor(runs: int) -> dict[str, float]:
+    """RSS (MiB, median of ``runs`` fresh interpreters) after each layer's imports."""
+    out = {}
+    for name, imports in FLOOR_LAYERS:
+        code = f"{imports}\nprint(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])"
+        kib = [int(fresh_python(code).split()[-1]) for _ in range(runs)]
+        out[name] = round(statistics.median(kib) / 1024, 1)
+    return out
 
 
 def config_check(tmp: Path, jobs: int, runs: int, cpu: dict[str, float]) -> float:
@@ -183,6 +213,7 @@ def main() -> None:
         ),
         "import_directord_cli": import_cli(args.runs),
         "config_check_10000_jobs_s": config_check(tmp, 10_000, 3, cpu),
+        "import_floor_rss_mib": floor(3),
         "cpu": cpu,
         "targets": TARGETS,
     }
@@ -197,13 +228,16 @@ def main() -> None:
     print(json.dumps(doc, indent=2))
     long_rss = f", {rss['rss_mib_5min']} MiB at 5 min" if "rss_mib_5min" in rss else ""
     imp = doc["import_directord_cli"]
+    fl = doc["import_floor_rss_mib"]
     print(
         f"footprint: daemon with 20 jobs {rss['rss_mib_5s']} MiB at 5 s{long_rss}; "
         f"--help {doc['help_ms']} ms ({cpu['help_ms']} CPU), jobs list {doc['jobs_list_ms']} ms "
         f"({cpu['jobs_list_ms']} CPU, median of {args.runs}); "
         f"import directord.cli {imp['import_ms']} ms, {imp['modules']} modules; "
         f"config check of 10,000 jobs {doc['config_check_10000_jobs_s']} s "
-        f"({cpu['config_check_10000_jobs_s']} CPU), load {doc['load_average'][0]} "
+        f"({cpu['config_check_10000_jobs_s']} CPU); import floor: design card "
+        f"{fl['design_card']} MiB, with its libraries {fl['design_card_and_libraries']} MiB, "
+        f"directord.daemon {fl['directord_daemon']} MiB; load {doc['load_average'][0]} "
         f"({'meets' if doc['meets_targets'] else 'MISSES'} targets)"
     )
 
