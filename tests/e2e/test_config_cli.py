@@ -69,6 +69,7 @@ def test_the_example_checks_clean_and_compat_warnings_are_opt_in(tmp_path: Path)
     assert "warning: timeperiods." in compat.stderr
 
 
+@pytest.mark.slow
 def test_divergence_warnings_for_periods_icinga_evaluates(tmp_path: Path) -> None:
     example = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     config = tmp_path / "config.yaml"

@@ -72,6 +72,7 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_rows_views_definitions_or_the_log(tmp_path: Path) -> None:
     config = secret_config(tmp_path)
     leaky = cli(config, "--verbose", "job", "run", "leaky")

@@ -263,6 +263,7 @@ async def test_a_live_node_ends_the_local_group_of_a_run_whose_lease_expired(
             orphan.wait()
 
 
+@pytest.mark.slow
 async def test_the_owner_renews_its_lease(stores: Opener) -> None:
     owner = await stores(node="n1", lease=0.6)
     other = await stores(node="n2", lease=0.6)

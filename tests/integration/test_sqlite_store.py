@@ -217,6 +217,7 @@ async def test_bulk_writes_bind_columns_in_any_order(tmp_path: Path) -> None:
         await connector.close()
 
 
+@pytest.mark.slow
 async def test_a_reader_opening_a_new_database_does_not_fail_the_daemons_open(
     tmp_path: Path,
 ) -> None:

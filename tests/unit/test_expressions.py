@@ -126,6 +126,7 @@ values = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=1000)
 @given(
     st.one_of(st.text(max_size=30), st.lists(grammar_bits, max_size=12).map("".join)),
@@ -140,6 +141,7 @@ def test_any_filter_text_parses_or_raises_expression_error(text: str, row: dict[
     assert predicate(row) in (True, False)
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=1000)
 @given(
     st.one_of(

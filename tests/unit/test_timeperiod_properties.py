@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,6 +102,7 @@ def test_segments_agree_with_is_active(r: dict[str, str], zone: str, t: int, spa
         assert not period.is_active_ts(e) or e == t + span
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ranges, st.sampled_from(ZONES), instant)
 def test_next_change_is_the_first_flip(r: dict[str, str], zone: str, t: int) -> None:
@@ -132,6 +134,7 @@ def test_next_change_is_the_first_flip(r: dict[str, str], zone: str, t: int) -> 
     assert brute_force(period, change) is not state
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ranges, ranges, ranges, st.booleans(), st.sampled_from(ZONES), instant)
 def test_includes_and_excludes(
@@ -199,6 +202,7 @@ printable_value = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(printable_key, printable_value, st.sampled_from(ZONES), instant)
 def test_any_string_is_a_period_or_a_timeperiod_error(k: str, v: str, zone: str, t: int) -> None:
